@@ -1,0 +1,27 @@
+"""bert_tf: a faithful TensorFlow port of Google's BERT reference implementation.
+
+Importing the package quiets TensorFlow 2.15's start-up and deprecation noise once,
+centrally (set BERT_TF_VERBOSE_TF=1 to keep it). Modules keep the reference's
+names: `from bert_tf import modeling, tokenization, optimization`.
+"""
+
+import os as _os
+
+__version__ = "0.1.0"
+
+if not _os.environ.get("BERT_TF_VERBOSE_TF"):
+  _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def quiet_tensorflow():
+  """Silences TF deprecation warnings and Python-side INFO spam (idempotent)."""
+  if _os.environ.get("BERT_TF_VERBOSE_TF"):
+    return
+  import warnings  # pylint: disable=g-import-not-at-top
+  warnings.filterwarnings("ignore", category=DeprecationWarning)
+  warnings.filterwarnings("ignore", category=FutureWarning)
+  try:
+    from tensorflow.python.util import deprecation  # pylint: disable=g-import-not-at-top
+    deprecation._PRINT_DEPRECATION_WARNINGS = False  # pylint: disable=protected-access
+  except ImportError:  # pragma: no cover
+    pass
