@@ -1,0 +1,45 @@
+# The README's two commands: `make demo` and `make test`. Each creates .venv on a
+# fresh machine (Python 3.11 and the package registries are all it needs).
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+# Horovod is compiled against the TensorFlow already in the venv.
+HOROVOD_ENV := HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITH_GLOO=1 \
+               HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_MXNET=1 \
+               HOROVOD_WITHOUT_MPI=1
+PYTEST_ARGS ?=
+
+.PHONY: demo test install install-test horovod clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip setuptools wheel
+
+$(VENV)/.installed-base: setup.py | $(PY)
+	$(PIP) install -q -e . "numpy<2"
+	touch $@
+
+# numpy<2 sits in the same pip call so nothing upgrades it under TensorFlow.
+$(VENV)/.installed-test: setup.py $(VENV)/.installed-base
+	$(PIP) install -q -e ".[test]" "numpy<2"
+	touch $@
+
+$(VENV)/.installed-horovod: $(VENV)/.installed-base
+	@echo "Building horovod 0.28.1 against the installed TensorFlow (a few minutes)..."
+	$(HOROVOD_ENV) $(PIP) install -q --no-build-isolation --no-cache-dir "horovod==0.28.1"
+	touch $@
+
+install: $(VENV)/.installed-base
+install-test: $(VENV)/.installed-test
+horovod: $(VENV)/.installed-horovod
+
+demo: $(VENV)/.installed-base
+	$(PY) -m bert_tf.demo $(DEMO_ARGS)
+
+test: $(VENV)/.installed-test $(VENV)/.installed-horovod
+	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) tests
+
+clean:
+	rm -rf $(VENV) *.egg-info

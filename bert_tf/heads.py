@@ -1,0 +1,436 @@
+"""Task heads on top of `BertModel`, with the reference's variable names.
+
+Each head is a callable `head(bert_config, model, features, is_training)`
+returning a `HeadOutput`; `model_fn.model_fn_builder` turns it into an
+Estimator spec. Heads:
+
+  * `ClassificationHead`: `output_weights` [num_labels, H], `output_bias`
+    [num_labels] on the pooled output; the reference's loss (softmax,
+    log-softmax, one-hot labels, per-example loss, mean) or, for regression,
+    the mean squared error.
+  * `SpanHead`: `cls/squad/output_weights` [2, H], `cls/squad/output_bias` [2]
+    for SQuAD start/end logits.
+  * `PretrainingHead`: masked LM (`cls/predictions/...`, output weights tied to
+    the word embeddings) plus next-sentence prediction (`cls/seq_relationship`).
+
+The module-level functions keep the reference's names
+(`get_masked_lm_output`, `get_next_sentence_output`, `gather_indexes`).
+"""
+
+import collections
+
+import numpy as np
+import tensorflow.compat.v1 as tf
+
+from bert_tf import modeling
+
+HeadOutput = collections.namedtuple(
+    "HeadOutput",
+    ["loss",          # float32 scalar
+     "predictions",   # dict name -> Tensor [batch_size, ...] (PREDICT mode)
+     "metric_fn",     # callable(**metric_tensors) -> dict of metric ops
+     "metric_tensors"  # dict name -> Tensor [batch_size, ...]
+    ])
+
+
+# ---------------------------------------------------------------------------
+# Streaming metrics that keep every value, so any metric (F1, MCC, Pearson,
+# Spearman, ...) is computed exactly over the whole evaluation set.
+
+
+def _accumulate(values, name):
+  """Returns (accumulated, update_op) for a metric that keeps all `values`.
+
+  Args:
+    values: Tensor [batch_size] (any dtype).
+    name: variable name.
+
+  Returns:
+    (read op of the accumulated 1-D Tensor, update op).
+  """
+  values = tf.reshape(values, [-1])
+  acc = tf.Variable(
+      initial_value=tf.zeros([0], dtype=values.dtype),
+      trainable=False,
+      shape=tf.TensorShape([None]),
+      validate_shape=False,
+      collections=[tf.GraphKeys.LOCAL_VARIABLES,
+                   tf.GraphKeys.METRIC_VARIABLES],
+      name=name)
+  update = acc.assign(tf.concat([acc.read_value(), values], axis=0))
+  return acc.read_value(), update
+
+
+def exact_metrics(named_fns, predictions, labels, weights=None,
+                  scope="exact_metrics"):
+  """Builds eval_metric_ops computed by numpy functions over all examples.
+
+  Args:
+    named_fns: dict metric name -> fn(predictions np.ndarray [n],
+      labels np.ndarray [n]) -> float.
+    predictions: Tensor [batch_size] (class ids or regression values).
+    labels: Tensor [batch_size].
+    weights: optional Tensor [batch_size]; examples with weight 0 (padding
+      examples) are left out.
+    scope: variable scope.
+
+  Returns:
+    dict name -> (value_op, update_op).
+  """
+  with tf.variable_scope(None, default_name=scope):
+    all_preds, up_p = _accumulate(predictions, "predictions")
+    all_labels, up_l = _accumulate(labels, "labels")
+    if weights is None:
+      weights = tf.ones_like(tf.reshape(labels, [-1]), tf.float32)
+    all_weights, up_w = _accumulate(tf.cast(weights, tf.float32), "weights")
+    update = tf.group(up_p, up_l, up_w)
+  ops = {}
+  for name, fn in named_fns.items():
+    def compute(p, l, w, fn=fn):
+      keep = w > 0
+      if not np.any(keep):
+        return np.float32(0.0)
+      return np.float32(fn(p[keep], l[keep]))
+    value = tf.py_func(compute, [all_preds, all_labels, all_weights],
+                       tf.float32, stateful=False, name=name)
+    value.set_shape([])
+    ops[name] = (value, update)
+  return ops
+
+
+# ---------------------------------------------------------------------------
+# Classification and regression.
+
+
+def create_classification_output(bert_config, pooled_output, labels,
+                                 num_labels, is_training, is_regression=False):
+  """Logits, probabilities and loss for sentence(-pair) tasks.
+
+  Args:
+    bert_config: `BertConfig`.
+    pooled_output: float32 [batch_size, hidden_size].
+    labels: int32 [batch_size] class ids, or float32 [batch_size] targets for
+      regression.
+    num_labels: int (1 for regression).
+    is_training: bool; dropout 0.1 on the pooled output when True.
+    is_regression: mean-squared-error on a single output.
+
+  Returns:
+    (loss scalar, per_example_loss [batch_size], logits [batch_size,
+    num_labels], probabilities [batch_size, num_labels] — for regression the
+    predicted value [batch_size]).
+  """
+  hidden_size = pooled_output.shape[-1]
+  output_weights = tf.get_variable(
+      "output_weights", [num_labels, hidden_size],
+      initializer=tf.truncated_normal_initializer(
+          stddev=bert_config.initializer_range))
+  output_bias = tf.get_variable(
+      "output_bias", [num_labels], initializer=tf.zeros_initializer())
+  with tf.variable_scope("loss"):
+    if is_training:
+      pooled_output = tf.nn.dropout(pooled_output, rate=0.1)
+    logits = tf.matmul(pooled_output, output_weights, transpose_b=True)
+    logits = tf.nn.bias_add(logits, output_bias)  # [batch_size, num_labels]
+    if is_regression:
+      values = tf.squeeze(logits, axis=[-1])  # [batch_size]
+      labels = tf.cast(labels, tf.float32)
+      per_example_loss = tf.square(values - labels)
+      loss = tf.reduce_mean(per_example_loss)
+      return loss, per_example_loss, logits, values
+    probabilities = tf.nn.softmax(logits, axis=-1)
+    log_probs = tf.nn.log_softmax(logits, axis=-1)
+    one_hot_labels = tf.one_hot(labels, depth=num_labels, dtype=tf.float32)
+    per_example_loss = -tf.reduce_sum(one_hot_labels * log_probs, axis=-1)
+    loss = tf.reduce_mean(per_example_loss)
+    return loss, per_example_loss, logits, probabilities
+
+
+class ClassificationHead(object):
+  """Sentence / sentence-pair classification or regression on [CLS].
+
+  Features used: `label_ids` (int32, or float32 for regression) and
+  `is_real_example` (weights for evaluation).
+
+  Args:
+    num_labels: int; ignored (1) for regression.
+    is_regression: bool.
+    metric_fns: optional dict name -> fn(predictions, labels) -> float, the
+      task's metrics computed exactly over the whole evaluation set.
+  """
+
+  def __init__(self, num_labels, is_regression=False, metric_fns=None):
+    self.is_regression = is_regression
+    self.num_labels = 1 if is_regression else num_labels
+    self.metric_fns = dict(metric_fns or {})
+
+  def __call__(self, bert_config, model, features, is_training):
+    labels = features.get("label_ids")
+    if labels is None:  # serving: no labels
+      batch = tf.shape(features["input_ids"])[0]
+      labels = tf.zeros([batch], tf.float32 if self.is_regression else tf.int32)
+    labels = tf.reshape(labels, [-1])
+    loss, per_example_loss, logits, probs = create_classification_output(
+        bert_config, model.get_pooled_output(), labels, self.num_labels,
+        is_training, self.is_regression)
+    if self.is_regression:
+      predictions = {"predictions": probs}
+    else:
+      predictions = {"probabilities": probs,
+                     "predictions": tf.argmax(logits, axis=-1,
+                                              output_type=tf.int32)}
+    is_real = features.get("is_real_example")
+    if is_real is None:
+      is_real = tf.ones_like(per_example_loss)
+    metric_tensors = {
+        "per_example_loss": per_example_loss,
+        "label_ids": labels,
+        "logits": logits,
+        "is_real_example": tf.cast(tf.reshape(is_real, [-1]), tf.float32),
+    }
+    return HeadOutput(loss, predictions, self._metric_fn, metric_tensors)
+
+  def _metric_fn(self, per_example_loss, label_ids, logits, is_real_example):
+    ops = {"eval_loss": tf.metrics.mean(values=per_example_loss,
+                                        weights=is_real_example)}
+    if self.is_regression:
+      preds = tf.squeeze(logits, axis=[-1])
+    else:
+      preds = tf.argmax(logits, axis=-1, output_type=tf.int32)
+      ops["eval_accuracy"] = tf.metrics.accuracy(
+          labels=label_ids, predictions=preds, weights=is_real_example)
+    if self.metric_fns:
+      ops.update(exact_metrics(self.metric_fns, preds, label_ids,
+                               is_real_example))
+    return ops
+
+
+# ---------------------------------------------------------------------------
+# SQuAD span prediction.
+
+
+def create_span_logits(bert_config, sequence_output):
+  """Start and end logits from the sequence output.
+
+  Args:
+    bert_config: `BertConfig`.
+    sequence_output: float32 [batch_size, seq_length, hidden_size].
+
+  Returns:
+    (start_logits, end_logits), each float32 [batch_size, seq_length].
+  """
+  shape = modeling.get_shape_list(sequence_output, expected_rank=3)
+  batch_size, seq_length, hidden_size = shape
+  output_weights = tf.get_variable(
+      "cls/squad/output_weights", [2, hidden_size],
+      initializer=tf.truncated_normal_initializer(
+          stddev=bert_config.initializer_range))
+  output_bias = tf.get_variable(
+      "cls/squad/output_bias", [2], initializer=tf.zeros_initializer())
+  # [batch_size * seq_length, hidden_size]
+  matrix = tf.reshape(sequence_output, [-1, hidden_size])
+  logits = tf.matmul(matrix, output_weights, transpose_b=True)
+  logits = tf.nn.bias_add(logits, output_bias)
+  # [batch_size, seq_length, 2] -> [2, batch_size, seq_length]
+  logits = tf.reshape(logits, [batch_size, seq_length, 2])
+  logits = tf.transpose(logits, [2, 0, 1])
+  start_logits, end_logits = tf.unstack(logits, axis=0)
+  return start_logits, end_logits
+
+
+def span_loss(logits, positions):
+  """Mean cross-entropy of `positions` int32 [batch] under logits [batch, seq]."""
+  seq_length = modeling.get_shape_list(logits)[1]
+  one_hot = tf.one_hot(positions, depth=seq_length, dtype=tf.float32)
+  log_probs = tf.nn.log_softmax(logits, axis=-1)
+  return -tf.reduce_mean(tf.reduce_sum(one_hot * log_probs, axis=-1))
+
+
+class SpanHead(object):
+  """SQuAD start/end prediction; loss = mean of start and end cross-entropy.
+
+  Features used: `start_positions`, `end_positions` (training), `unique_ids`.
+  """
+
+  def __call__(self, bert_config, model, features, is_training):
+    start_logits, end_logits = create_span_logits(
+        bert_config, model.get_sequence_output())
+    predictions = {"start_logits": start_logits, "end_logits": end_logits}
+    if "unique_ids" in features:
+      predictions["unique_ids"] = tf.reshape(features["unique_ids"], [-1])
+    loss = None
+    metric_tensors = {}
+    if "start_positions" in features and "end_positions" in features:
+      start_positions = tf.reshape(features["start_positions"], [-1])
+      end_positions = tf.reshape(features["end_positions"], [-1])
+      start_loss = span_loss(start_logits, start_positions)
+      end_loss = span_loss(end_logits, end_positions)
+      loss = (start_loss + end_loss) / 2.0
+      metric_tensors = {"start_logits": start_logits,
+                        "end_logits": end_logits,
+                        "start_positions": start_positions,
+                        "end_positions": end_positions}
+    return HeadOutput(loss, predictions, self._metric_fn, metric_tensors)
+
+  @staticmethod
+  def _metric_fn(start_logits, end_logits, start_positions, end_positions):
+    start = tf.argmax(start_logits, axis=-1, output_type=tf.int32)
+    end = tf.argmax(end_logits, axis=-1, output_type=tf.int32)
+    return {
+        "start_accuracy": tf.metrics.accuracy(start_positions, start),
+        "end_accuracy": tf.metrics.accuracy(end_positions, end),
+    }
+
+
+# ---------------------------------------------------------------------------
+# Pretraining: masked LM + next sentence.
+
+
+def gather_indexes(sequence_tensor, positions):
+  """Gathers the vectors at `positions` of every sequence in the batch.
+
+  Args:
+    sequence_tensor: float32 [batch_size, seq_length, width].
+    positions: int32 [batch_size, num_positions].
+
+  Returns:
+    float32 [batch_size * num_positions, width].
+  """
+  shape = modeling.get_shape_list(sequence_tensor, expected_rank=3)
+  batch_size, seq_length, width = shape
+  # Offsets of each sequence in the flattened [batch_size * seq_length] axis.
+  flat_offsets = tf.reshape(
+      tf.range(0, batch_size, dtype=tf.int32) * seq_length, [-1, 1])
+  flat_positions = tf.reshape(positions + flat_offsets, [-1])
+  flat_sequence = tf.reshape(sequence_tensor, [batch_size * seq_length, width])
+  return tf.gather(flat_sequence, flat_positions)
+
+
+def get_masked_lm_output(bert_config, input_tensor, output_weights, positions,
+                         label_ids, label_weights):
+  """Masked-LM loss and log-probabilities.
+
+  Args:
+    bert_config: `BertConfig`.
+    input_tensor: float32 [batch_size, seq_length, hidden_size].
+    output_weights: float32 [vocab_size, hidden_size] (the word embeddings).
+    positions: int32 [batch_size, max_predictions_per_seq].
+    label_ids: int32 [batch_size, max_predictions_per_seq].
+    label_weights: float32 [batch_size, max_predictions_per_seq], 0 for pads.
+
+  Returns:
+    (loss scalar, per_example_loss [batch*max_pred],
+     log_probs [batch*max_pred, vocab_size]).
+  """
+  input_tensor = gather_indexes(input_tensor, positions)
+  with tf.variable_scope("cls/predictions"):
+    with tf.variable_scope("transform"):
+      input_tensor = modeling.dense_layer(
+          input_tensor, bert_config.hidden_size, "dense",
+          activation=modeling.get_activation(bert_config.hidden_act),
+          initializer=modeling.create_initializer(
+              bert_config.initializer_range))
+      input_tensor = modeling.layer_norm(input_tensor)
+    output_bias = tf.get_variable(
+        "output_bias", shape=[bert_config.vocab_size],
+        initializer=tf.zeros_initializer())
+    logits = tf.matmul(input_tensor, output_weights, transpose_b=True)
+    logits = tf.nn.bias_add(logits, output_bias)
+    log_probs = tf.nn.log_softmax(logits, axis=-1)
+
+    label_ids = tf.reshape(label_ids, [-1])
+    label_weights = tf.reshape(tf.cast(label_weights, tf.float32), [-1])
+    one_hot_labels = tf.one_hot(
+        label_ids, depth=bert_config.vocab_size, dtype=tf.float32)
+    # Padding predictions carry weight 0, so they add nothing to the loss.
+    per_example_loss = -tf.reduce_sum(log_probs * one_hot_labels, axis=[-1])
+    numerator = tf.reduce_sum(label_weights * per_example_loss)
+    denominator = tf.reduce_sum(label_weights) + 1e-5
+    loss = numerator / denominator
+  return loss, per_example_loss, log_probs
+
+
+def get_next_sentence_output(bert_config, input_tensor, labels):
+  """Next-sentence loss and log-probabilities (0 = is next, 1 = random).
+
+  Args:
+    bert_config: `BertConfig`.
+    input_tensor: float32 [batch_size, hidden_size] (pooled output).
+    labels: int32 [batch_size] or [batch_size, 1].
+
+  Returns:
+    (loss scalar, per_example_loss [batch_size], log_probs [batch_size, 2]).
+  """
+  with tf.variable_scope("cls/seq_relationship"):
+    output_weights = tf.get_variable(
+        "output_weights", shape=[2, bert_config.hidden_size],
+        initializer=modeling.create_initializer(bert_config.initializer_range))
+    output_bias = tf.get_variable(
+        "output_bias", shape=[2], initializer=tf.zeros_initializer())
+    logits = tf.matmul(input_tensor, output_weights, transpose_b=True)
+    logits = tf.nn.bias_add(logits, output_bias)
+    log_probs = tf.nn.log_softmax(logits, axis=-1)
+    labels = tf.reshape(labels, [-1])
+    one_hot_labels = tf.one_hot(labels, depth=2, dtype=tf.float32)
+    per_example_loss = -tf.reduce_sum(one_hot_labels * log_probs, axis=-1)
+    loss = tf.reduce_mean(per_example_loss)
+  return loss, per_example_loss, log_probs
+
+
+class PretrainingHead(object):
+  """Masked LM + next-sentence prediction; loss is their sum.
+
+  Features used: `masked_lm_positions`, `masked_lm_ids`, `masked_lm_weights`,
+  `next_sentence_labels`.
+  """
+
+  def __call__(self, bert_config, model, features, is_training):
+    mlm_loss, mlm_example_loss, mlm_log_probs = get_masked_lm_output(
+        bert_config, model.get_sequence_output(), model.get_embedding_table(),
+        features["masked_lm_positions"], features["masked_lm_ids"],
+        features["masked_lm_weights"])
+    nsp_loss, nsp_example_loss, nsp_log_probs = get_next_sentence_output(
+        bert_config, model.get_pooled_output(),
+        features["next_sentence_labels"])
+    loss = mlm_loss + nsp_loss
+    predictions = {
+        "masked_lm_predictions": tf.reshape(
+            tf.argmax(mlm_log_probs, axis=-1, output_type=tf.int32),
+            tf.shape(features["masked_lm_positions"])),
+        "next_sentence_probabilities": tf.exp(nsp_log_probs),
+    }
+    metric_tensors = {
+        "masked_lm_example_loss": mlm_example_loss,
+        "masked_lm_log_probs": mlm_log_probs,
+        "masked_lm_ids": features["masked_lm_ids"],
+        "masked_lm_weights": features["masked_lm_weights"],
+        "next_sentence_example_loss": nsp_example_loss,
+        "next_sentence_log_probs": nsp_log_probs,
+        "next_sentence_labels": features["next_sentence_labels"],
+    }
+    return HeadOutput(loss, predictions, pretraining_metric_fn, metric_tensors)
+
+
+def pretraining_metric_fn(masked_lm_example_loss, masked_lm_log_probs,
+                          masked_lm_ids, masked_lm_weights,
+                          next_sentence_example_loss, next_sentence_log_probs,
+                          next_sentence_labels):
+  """The reference's pretraining eval metrics (weighted by masked_lm_weights)."""
+  masked_lm_predictions = tf.argmax(
+      masked_lm_log_probs, axis=-1, output_type=tf.int32)
+  masked_lm_ids = tf.reshape(masked_lm_ids, [-1])
+  masked_lm_weights = tf.reshape(tf.cast(masked_lm_weights, tf.float32), [-1])
+  next_sentence_predictions = tf.argmax(
+      next_sentence_log_probs, axis=-1, output_type=tf.int32)
+  next_sentence_labels = tf.reshape(next_sentence_labels, [-1])
+  return {
+      "masked_lm_accuracy": tf.metrics.accuracy(
+          labels=masked_lm_ids, predictions=masked_lm_predictions,
+          weights=masked_lm_weights),
+      "masked_lm_loss": tf.metrics.mean(
+          values=tf.reshape(masked_lm_example_loss, [-1]),
+          weights=masked_lm_weights),
+      "next_sentence_accuracy": tf.metrics.accuracy(
+          labels=next_sentence_labels, predictions=next_sentence_predictions),
+      "next_sentence_loss": tf.metrics.mean(values=next_sentence_example_loss),
+  }

@@ -1,0 +1,222 @@
+"""Evaluation metrics for GLUE-style tasks, in pure numpy (no scipy/sklearn).
+
+Classification metrics take integer class ids; regression metrics take real
+numbers. Every function accepts lists or arrays of shape `[n]` (a trailing axis
+of size 1, `[n, 1]`, is also accepted and flattened) and raises ValueError when
+the two inputs differ in length or are empty.
+
+  * `accuracy(predictions, labels)`
+  * `precision`, `recall`, `f1_score(predictions, labels, positive_label=1)`:
+    binary, for one positive class; other ids count as negative.
+  * `matthews_corrcoef(predictions, labels)`: any number of classes.
+  * `pearson(predictions, labels)`, `spearman(predictions, labels)`: Spearman's
+    rho is Pearson's r of the ranks, tied values sharing their average rank.
+
+Degenerate cases follow scikit-learn / scipy: precision, recall and F1 are 0.0
+when their denominator is 0, MCC is 0.0 when either side has a single class,
+and Pearson/Spearman are NaN when either input is constant.
+"""
+
+import numpy as np
+
+
+def _as_vector(values, name):
+  """Returns `values` as a 1-D numpy array, accepting shape [n] or [n, 1]."""
+  array = np.asarray(values)
+  if array.ndim == 2 and array.shape[1] == 1:
+    array = array[:, 0]
+  if array.ndim != 1:
+    raise ValueError("%s must have shape [n] (or [n, 1]), got shape %s" %
+                     (name, array.shape))
+  return array
+
+
+def _check_pair(predictions, labels):
+  """Validates and returns (predictions, labels) as equal-length vectors."""
+  predictions = _as_vector(predictions, "predictions")
+  labels = _as_vector(labels, "labels")
+  if predictions.shape[0] != labels.shape[0]:
+    raise ValueError("predictions and labels differ in length: %d vs %d" %
+                     (predictions.shape[0], labels.shape[0]))
+  if predictions.shape[0] == 0:
+    raise ValueError("predictions and labels are empty")
+  return predictions, labels
+
+
+def _safe_divide(numerator, denominator):
+  return float(numerator) / denominator if denominator else 0.0
+
+
+def accuracy(predictions, labels):
+  """Fraction of positions where `predictions == labels`.
+
+  Args:
+    predictions: shape [n], predicted class ids.
+    labels: shape [n], true class ids.
+
+  Returns:
+    float in [0, 1].
+  """
+  predictions, labels = _check_pair(predictions, labels)
+  return float(np.mean(predictions == labels))
+
+
+def _binary_counts(predictions, labels, positive_label):
+  """Returns (true positives, false positives, false negatives)."""
+  predictions, labels = _check_pair(predictions, labels)
+  predicted_positive = predictions == positive_label
+  actual_positive = labels == positive_label
+  tp = int(np.sum(predicted_positive & actual_positive))
+  fp = int(np.sum(predicted_positive & ~actual_positive))
+  fn = int(np.sum(~predicted_positive & actual_positive))
+  return tp, fp, fn
+
+
+def precision(predictions, labels, positive_label=1):
+  """Binary precision tp / (tp + fp); 0.0 when nothing is predicted positive.
+
+  Args:
+    predictions: shape [n], predicted class ids.
+    labels: shape [n], true class ids.
+    positive_label: the id of the positive class; every other id is negative.
+
+  Returns:
+    float in [0, 1].
+  """
+  tp, fp, _ = _binary_counts(predictions, labels, positive_label)
+  return _safe_divide(tp, tp + fp)
+
+
+def recall(predictions, labels, positive_label=1):
+  """Binary recall tp / (tp + fn); 0.0 when no label is positive.
+
+  Args:
+    predictions: shape [n], predicted class ids.
+    labels: shape [n], true class ids.
+    positive_label: the id of the positive class; every other id is negative.
+
+  Returns:
+    float in [0, 1].
+  """
+  tp, _, fn = _binary_counts(predictions, labels, positive_label)
+  return _safe_divide(tp, tp + fn)
+
+
+def f1_score(predictions, labels, positive_label=1):
+  """Binary F1, the harmonic mean of precision and recall.
+
+  Computed as 2tp / (2tp + fp + fn), which equals 2PR / (P + R) and is 0.0
+  when there are no true positives.
+
+  Args:
+    predictions: shape [n], predicted class ids.
+    labels: shape [n], true class ids.
+    positive_label: the id of the positive class; every other id is negative.
+
+  Returns:
+    float in [0, 1].
+  """
+  tp, fp, fn = _binary_counts(predictions, labels, positive_label)
+  return _safe_divide(2 * tp, 2 * tp + fp + fn)
+
+
+def matthews_corrcoef(predictions, labels):
+  """Matthews correlation coefficient for any number of classes.
+
+  With C the confusion matrix, s = n, c = trace(C), p_k the count of
+  predictions of class k and t_k the count of labels of class k:
+
+    MCC = (c * s - sum_k p_k t_k) /
+          sqrt((s^2 - sum_k p_k^2) * (s^2 - sum_k t_k^2))
+
+  which for two classes is (tp*tn - fp*fn) /
+  sqrt((tp+fp)(tp+fn)(tn+fp)(tn+fn)).
+
+  Args:
+    predictions: shape [n], predicted class ids (any hashable numpy values).
+    labels: shape [n], true class ids.
+
+  Returns:
+    float in [-1, 1]; 0.0 when the denominator is 0 (one side has one class).
+  """
+  predictions, labels = _check_pair(predictions, labels)
+  classes, inverse = np.unique(
+      np.concatenate([predictions, labels]), return_inverse=True)
+  n = predictions.shape[0]
+  predicted_ids, true_ids = inverse[:n], inverse[n:]
+  num_classes = classes.shape[0]
+  p = np.bincount(predicted_ids, minlength=num_classes).astype(np.float64)
+  t = np.bincount(true_ids, minlength=num_classes).astype(np.float64)
+  c = float(np.sum(predicted_ids == true_ids))
+  s = float(n)
+  numerator = c * s - float(np.dot(p, t))
+  denominator = (s * s - float(np.dot(p, p))) * (s * s - float(np.dot(t, t)))
+  if denominator <= 0.0:
+    return 0.0
+  return float(numerator / np.sqrt(denominator))
+
+
+def pearson(predictions, labels):
+  """Pearson's correlation coefficient r.
+
+  Args:
+    predictions: shape [n], real values.
+    labels: shape [n], real values.
+
+  Returns:
+    float in [-1, 1]; NaN when either input is constant.
+  """
+  predictions, labels = _check_pair(predictions, labels)
+  x = predictions.astype(np.float64)
+  y = labels.astype(np.float64)
+  dx = x - np.mean(x)
+  dy = y - np.mean(y)
+  denominator = np.sqrt(np.dot(dx, dx) * np.dot(dy, dy))
+  if denominator == 0.0:
+    return float("nan")
+  r = np.dot(dx, dy) / denominator
+  return float(np.clip(r, -1.0, 1.0))
+
+
+def average_ranks(values):
+  """1-based ranks of `values`; tied values share the mean of their ranks.
+
+  For example [10, 20, 20, 5] -> [2.0, 3.5, 3.5, 1.0].
+
+  Args:
+    values: shape [n], sortable values.
+
+  Returns:
+    float64 array of shape [n].
+  """
+  values = _as_vector(values, "values")
+  n = values.shape[0]
+  if n == 0:
+    return np.zeros([0], dtype=np.float64)
+  order = np.argsort(values, kind="mergesort")
+  sorted_values = values[order]
+  # Start index (in sorted order) of each run of equal values, plus n.
+  is_new = np.ones(n, dtype=bool)
+  is_new[1:] = sorted_values[1:] != sorted_values[:-1]
+  starts = np.flatnonzero(is_new)
+  ends = np.append(starts[1:], n)
+  # A run occupying sorted positions [start, end) has ranks start+1 .. end,
+  # whose mean is (start + 1 + end) / 2.
+  run_ranks = (starts + 1 + ends) / 2.0
+  ranks = np.empty(n, dtype=np.float64)
+  ranks[order] = np.repeat(run_ranks, ends - starts)
+  return ranks
+
+
+def spearman(predictions, labels):
+  """Spearman's rank correlation rho, with average ranks for ties.
+
+  Args:
+    predictions: shape [n], real values.
+    labels: shape [n], real values.
+
+  Returns:
+    float in [-1, 1]; NaN when either input is constant.
+  """
+  predictions, labels = _check_pair(predictions, labels)
+  return pearson(average_ranks(predictions), average_ranks(labels))

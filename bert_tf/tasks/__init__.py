@@ -1,0 +1,1 @@
+"""Task-specific data processing: `glue` (GLUE, XNLI and generic TSV/CSV)."""

@@ -1,0 +1,55 @@
+"""bert_tf: a faithful TensorFlow port of Google's BERT, with modern extras.
+
+Install (CPU):            pip install -e .
+Install (NVIDIA GPU):     BERT_TF_GPU=1 pip install -e ".[gpu]"
+Tests:                    pip install -e ".[test]"   (or simply `make test`)
+Horovod (multi-GPU/node): see the Makefile's `horovod` target; it must be built
+                          against the installed TensorFlow in a second pip call.
+
+`tensorflow-cpu` and `tensorflow[and-cuda]` install the same `tensorflow`
+module; with BERT_TF_GPU=1 the CPU package is left out so the two never mix.
+"""
+
+import os
+
+from setuptools import find_packages, setup
+
+TF_VERSION = "2.15.1"
+
+install_requires = [
+    "tensorflow-estimator==2.15.0",
+    "tensorflow-hub==0.15.0",
+    "absl-py>=1.0",
+    "sentencepiece>=0.1.99",
+    "safetensors>=0.4",
+    "numpy>=1.23,<2",
+    "matplotlib>=3.7",
+]
+if os.environ.get("BERT_TF_GPU") != "1":
+  install_requires.insert(0, "tensorflow-cpu==" + TF_VERSION)
+
+setup(
+    name="bert_tf",
+    version="0.1.0",
+    description="A faithful TensorFlow port of Google's BERT reference "
+                "implementation, with multi-GPU, mixed precision and export.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.9,<3.12",
+    packages=find_packages(include=["bert_tf", "bert_tf.*"]),
+    py_modules=["run_classifier", "run_squad", "run_pretraining",
+                "create_pretraining_data"],
+    install_requires=install_requires,
+    extras_require={
+        "gpu": ["tensorflow[and-cuda]==" + TF_VERSION],
+        # Built from source against the installed TF; see the Makefile.
+        "horovod": ["horovod==0.28.1"],
+        "test": [
+            "pytest>=7",
+            "torch==2.13.0",
+            "transformers>=5,<6",
+            "numpy<2",
+        ],
+    },
+)
