@@ -1,0 +1,138 @@
+"""Accuracy benchmark: fine-tune the converted shared MiniLM on a GLUE task.
+
+  .venv/bin/python bench/glue_finetune.py --task=mrpc
+  .venv/bin/python bench/glue_finetune.py --task=sst-2 --max_train_examples=8000
+
+The reference's recipe by default: seq 128, batch 32, 3 epochs, warmup 10%,
+learning rate 5e-5. Converts ../shared/models/minilm-l6-h384-uncased to Google
+format (cached under bench/results/), trains with run_classifier's library
+call, evaluates on the full dev set, prints a table and writes JSON.
+"""
+
+import argparse
+import csv
+import json
+import os
+import platform
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from bert_tf import convert  # pylint: disable=g-import-not-at-top
+from bert_tf.tasks import classifier
+
+SHARED = os.environ.get("BERT_TF_SHARED", os.path.join(os.path.dirname(ROOT),
+                                                        "shared"))
+TASK_DIRS = {"mrpc": "MRPC", "sst-2": "SST-2"}
+
+
+def converted_minilm(results_dir):
+  out = os.path.join(results_dir, "minilm-google")
+  if not os.path.exists(os.path.join(out, "bert_config.json")):
+    convert.hf_to_google(
+        os.path.join(SHARED, "models", "minilm-l6-h384-uncased"), out)
+  return out
+
+
+def subset_dir(task_dir, max_train, results_dir, task):
+  """A copy of the task with only the first `max_train` training rows."""
+  out = os.path.join(results_dir, "%s-first%d" % (task, max_train))
+  os.makedirs(out, exist_ok=True)
+  with open(os.path.join(task_dir, "train.tsv"), encoding="utf-8") as f:
+    lines = f.readlines()
+  with open(os.path.join(out, "train.tsv"), "w", encoding="utf-8") as f:
+    f.writelines(lines[:max_train + 1])
+  for name in ("dev.tsv", "test.tsv"):
+    src = os.path.join(task_dir, name)
+    if os.path.exists(src):
+      with open(src, encoding="utf-8") as fi, open(
+          os.path.join(out, name), "w", encoding="utf-8") as fo:
+        fo.write(fi.read())
+  return out
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__)
+  parser.add_argument("--task", default="mrpc", choices=sorted(TASK_DIRS))
+  parser.add_argument("--learning_rate", type=float, default=5e-5)
+  parser.add_argument("--num_train_epochs", type=float, default=3.0)
+  parser.add_argument("--train_batch_size", type=int, default=32)
+  parser.add_argument("--max_seq_length", type=int, default=128)
+  parser.add_argument("--warmup_proportion", type=float, default=0.1)
+  parser.add_argument("--max_train_examples", type=int, default=0,
+                      help="use only the first N training rows (0 = all)")
+  parser.add_argument("--random_seed", type=int, default=12345)
+  parser.add_argument("--results_dir", default=os.path.join(ROOT, "bench",
+                                                            "results"))
+  parser.add_argument("--json", default=None, help="output JSON path")
+  args = parser.parse_args()
+
+  os.makedirs(args.results_dir, exist_ok=True)
+  model_dir = converted_minilm(args.results_dir)
+  data_dir = os.path.join(SHARED, "data", "glue", TASK_DIRS[args.task])
+  if args.max_train_examples:
+    data_dir = subset_dir(data_dir, args.max_train_examples, args.results_dir,
+                          args.task)
+  run_name = "%s-lr%g-seed%d%s" % (
+      args.task, args.learning_rate, args.random_seed,
+      "-n%d" % args.max_train_examples if args.max_train_examples else "")
+  output_dir = os.path.join(args.results_dir, run_name)
+  if os.path.exists(output_dir):
+    import shutil  # pylint: disable=g-import-not-at-top
+    shutil.rmtree(output_dir)
+
+  cfg = classifier.ClassifierConfig(
+      task_name=args.task, data_dir=data_dir,
+      bert_config_file=os.path.join(model_dir, "bert_config.json"),
+      vocab_file=os.path.join(model_dir, "vocab.txt"),
+      init_checkpoint=os.path.join(model_dir, "bert_model.ckpt"),
+      output_dir=output_dir, do_lower_case=True,
+      max_seq_length=args.max_seq_length, do_train=True, do_eval=True,
+      train_batch_size=args.train_batch_size, eval_batch_size=32,
+      learning_rate=args.learning_rate,
+      num_train_epochs=args.num_train_epochs,
+      warmup_proportion=args.warmup_proportion,
+      save_checkpoints_steps=100000, random_seed=args.random_seed,
+      log_every_n_steps=20)
+  start = time.time()
+  result = classifier.run(cfg)
+  wall = time.time() - start
+  ev = result["eval"]
+  with open(os.path.join(data_dir, "train.tsv"), encoding="utf-8") as f:
+    n_train = sum(1 for _ in f) - 1
+  record = {
+      "benchmark": "glue_finetune",
+      "task": args.task,
+      "date": time.strftime("%Y-%m-%d"),
+      "model": "minilm-l6-h384-uncased (converted)",
+      "train_examples": n_train,
+      "recipe": {k: getattr(args, k) for k in (
+          "learning_rate", "num_train_epochs", "train_batch_size",
+          "max_seq_length", "warmup_proportion", "random_seed")},
+      "dev_accuracy": ev.get("eval_accuracy"),
+      "dev_f1": ev.get("f1"),
+      "dev_loss": ev.get("eval_loss"),
+      "train_examples_per_sec": result["train_summary"]["examples_per_sec"],
+      "train_wall_sec": result["train_summary"]["wall_sec"],
+      "total_wall_sec": round(wall, 1),
+      "machine": "%s, %d cores" % (platform.processor() or platform.machine(),
+                                   os.cpu_count()),
+  }
+  path = args.json or os.path.join(args.results_dir, run_name + ".json")
+  with open(path, "w") as f:
+    json.dump(record, f, indent=2)
+  print("\n| task | train ex | lr | epochs | dev acc | dev F1 | train ex/s |"
+        " train time |")
+  print("|---|---|---|---|---|---|---|---|")
+  print("| %s | %d | %g | %g | %.4f | %s | %.1f | %.0f s |" % (
+      args.task, n_train, args.learning_rate, args.num_train_epochs,
+      record["dev_accuracy"],
+      "%.4f" % record["dev_f1"] if record["dev_f1"] is not None else "-",
+      record["train_examples_per_sec"], record["train_wall_sec"]))
+  print("JSON: " + path)
+
+
+if __name__ == "__main__":
+  main()
