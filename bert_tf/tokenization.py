@@ -43,7 +43,8 @@ def validate_case_matches_checkpoint(do_lower_case, init_checkpoint):
 
   Args:
     do_lower_case: bool, the casing the user asked for.
-    init_checkpoint: str or None, path such as `.../uncased_L-12_H-768_A-12/bert_model.ckpt`.
+    init_checkpoint: str or None, path such as
+      `.../uncased_L-12_H-768_A-12/bert_model.ckpt`.
   """
   if not init_checkpoint:
     return
@@ -159,10 +160,15 @@ def _is_whitespace(char):
 
 
 def _is_control(char):
-  """True for Unicode `C*` characters other than tab, newline and return."""
+  """True for Unicode `Cc`/`Cf` characters other than tab, newline and return.
+
+  Like the reference, private-use (`Co`), unassigned (`Cn`) and surrogate
+  (`Cs`) code points are kept (WordPiece then maps them to `[UNK]`); Hugging
+  Face's tokenizers drop every `C*` character instead.
+  """
   if char in ("\t", "\n", "\r"):
     return False
-  return unicodedata.category(char).startswith("C")
+  return unicodedata.category(char) in ("Cc", "Cf")
 
 
 def _is_punctuation(char):

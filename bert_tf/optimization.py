@@ -1,0 +1,480 @@
+"""Optimizers and learning-rate schedule for BERT pre-training and fine-tuning.
+
+Public API (names follow Google's reference `optimization` module):
+
+  * `create_optimizer(loss, init_lr, num_train_steps, num_warmup_steps,
+    use_tpu, ...)`: builds the whole training op: linear warmup then linear
+    decay of the learning rate, gradients clipped to global norm 1.0, an
+    AdamW (default) or LAMB update, optional gradient accumulation, and the
+    global-step increment.
+  * `get_learning_rate(init_lr, global_step, num_train_steps,
+    num_warmup_steps)`: the scheduled learning rate as a scalar tensor.
+  * `AdamWeightDecayOptimizer`: Adam with decoupled weight decay and no bias
+    correction, as used to train BERT. Its slots are named
+    `<variable>/adam_m` and `<variable>/adam_v`, the names found in Google's
+    checkpoints.
+  * `LAMBOptimizer`: layer-wise adaptive moments (You et al., 2019, "Large
+    Batch Optimization for Deep Learning: Training BERT in 76 minutes"), with
+    bias correction and the per-variable trust ratio ||w|| / ||update||.
+
+Graph mode only (`tensorflow.compat.v1`). Works with both reference and
+resource variables and with v1 and v2 control flow. Never reads absl FLAGS.
+"""
+
+import re
+
+import tensorflow.compat.v1 as tf
+
+OPTIMIZER_TYPES = ("adamw", "lamb")
+
+# Variables whose name matches one of these (re.search) get no weight decay.
+DEFAULT_EXCLUDE_FROM_WEIGHT_DECAY = ("LayerNorm", "layer_norm", "bias")
+DEFAULT_WEIGHT_DECAY_RATE = 0.01
+
+
+def get_learning_rate(init_lr, global_step, num_train_steps, num_warmup_steps):
+  """Returns the learning rate for `global_step`: linear warmup, linear decay.
+
+  While `global_step < num_warmup_steps` the rate is
+  `init_lr * global_step / num_warmup_steps`; afterwards it is
+  `init_lr * (1 - min(global_step, num_train_steps) / num_train_steps)`
+  (`tf.train.polynomial_decay` with power 1 down to 0). As in the reference,
+  the decay is measured from step 0, not from the end of warmup.
+
+  Args:
+    init_lr: float, peak learning rate.
+    global_step: scalar integer tensor or variable (usually the global step).
+    num_train_steps: int, step at which the rate reaches 0.
+    num_warmup_steps: int; 0 or None means no warmup.
+
+  Returns:
+    Scalar float32 tensor.
+  """
+  learning_rate = tf.train.polynomial_decay(
+      tf.constant(init_lr, shape=[], dtype=tf.float32),
+      global_step,
+      num_train_steps,
+      end_learning_rate=0.0,
+      power=1.0,
+      cycle=False)
+  if num_warmup_steps:
+    step_int = tf.cast(global_step, tf.int32)
+    warmup_int = tf.constant(num_warmup_steps, dtype=tf.int32)
+    warmup_fraction = (tf.cast(step_int, tf.float32) /
+                       tf.cast(warmup_int, tf.float32))
+    warmup_learning_rate = init_lr * warmup_fraction
+    in_warmup = tf.cast(step_int < warmup_int, tf.float32)
+    learning_rate = ((1.0 - in_warmup) * learning_rate +
+                     in_warmup * warmup_learning_rate)
+  return learning_rate
+
+
+def create_optimizer(loss, init_lr, num_train_steps, num_warmup_steps, use_tpu,
+                     optimizer_type="adamw", num_accumulation_steps=1,
+                     clip_norm=1.0, tvars=None):
+  """Creates the training op for `loss`.
+
+  Gradients of `loss` are clipped to global norm `clip_norm` and applied with
+  weight decay 0.01 (not on variables named like LayerNorm, layer_norm or
+  bias). The returned op also adds 1 to the global step (the optimizers
+  themselves never touch it), after the update, so the update of step `t`
+  uses the learning rate of step `t`.
+
+  With `num_accumulation_steps = k > 1`, each run of the op adds the
+  gradients of `loss` to non-trainable accumulators (`<variable>/accum_grad`);
+  every k-th run applies their mean (then clipped), zeroes them and
+  increments the global step. The global step therefore counts applied
+  updates, and `num_train_steps` / `num_warmup_steps` are in updates too.
+
+  Args:
+    loss: scalar float tensor to minimise.
+    init_lr: float, peak learning rate.
+    num_train_steps: int, total number of (applied) training steps.
+    num_warmup_steps: int, steps of linear warmup (0 for none).
+    use_tpu: bool; if True, wrap the optimizer in
+      `tf.tpu.CrossShardOptimizer` so gradients are summed across shards.
+    optimizer_type: "adamw" (`AdamWeightDecayOptimizer`) or "lamb"
+      (`LAMBOptimizer`).
+    num_accumulation_steps: int >= 1, micro-batches per applied update.
+    clip_norm: float, global-norm clipping threshold (the reference uses 1.0).
+    tvars: list of variables to train; defaults to `tf.trainable_variables()`.
+
+  Returns:
+    A `tf.Operation` that runs one training (micro-)step.
+
+  Raises:
+    ValueError: for an unknown `optimizer_type` or `num_accumulation_steps`
+      below 1.
+  """
+  if optimizer_type not in OPTIMIZER_TYPES:
+    raise ValueError("Unknown optimizer_type %r; expected one of %s." %
+                     (optimizer_type, ", ".join(OPTIMIZER_TYPES)))
+  if int(num_accumulation_steps) != num_accumulation_steps or (
+      num_accumulation_steps < 1):
+    raise ValueError("num_accumulation_steps must be an integer >= 1, got %r."
+                     % (num_accumulation_steps,))
+  num_accumulation_steps = int(num_accumulation_steps)
+
+  global_step = tf.train.get_or_create_global_step()
+  learning_rate = get_learning_rate(init_lr, global_step, num_train_steps,
+                                    num_warmup_steps)
+  optimizer = _make_optimizer(optimizer_type, learning_rate)
+  if use_tpu:
+    optimizer = tf.tpu.CrossShardOptimizer(optimizer)
+
+  if tvars is None:
+    tvars = tf.trainable_variables()
+  tvars = list(tvars)
+  grads = tf.gradients(loss, tvars)
+
+  if num_accumulation_steps == 1:
+    return _clip_apply_and_step(optimizer, grads, tvars, global_step,
+                                clip_norm)
+  return _accumulate_then_apply(optimizer, grads, tvars, global_step,
+                                clip_norm, num_accumulation_steps)
+
+
+def _make_optimizer(optimizer_type, learning_rate):
+  """Returns the optimizer named by `optimizer_type` with BERT's settings."""
+  kwargs = dict(
+      learning_rate=learning_rate,
+      weight_decay_rate=DEFAULT_WEIGHT_DECAY_RATE,
+      beta_1=0.9,
+      beta_2=0.999,
+      epsilon=1e-6,
+      exclude_from_weight_decay=list(DEFAULT_EXCLUDE_FROM_WEIGHT_DECAY))
+  if optimizer_type == "adamw":
+    return AdamWeightDecayOptimizer(**kwargs)
+  return LAMBOptimizer(**kwargs)
+
+
+def _clip_apply_and_step(optimizer, grads, tvars, global_step, clip_norm):
+  """Clips `grads`, applies them and increments `global_step` afterwards."""
+  clipped, _ = tf.clip_by_global_norm(grads, clip_norm=clip_norm)
+  apply_op = optimizer.apply_gradients(
+      list(zip(clipped, tvars)), global_step=global_step)
+  with tf.control_dependencies([apply_op]):
+    new_global_step = global_step + 1
+    increment = global_step.assign(new_global_step)
+  return tf.group(apply_op, increment, name="train_op")
+
+
+def _accumulate_then_apply(optimizer, grads, tvars, global_step, clip_norm,
+                           num_accumulation_steps):
+  """Gradient accumulation; see `create_optimizer`."""
+  pairs = [(g, v) for g, v in zip(grads, tvars) if g is not None]
+  if not pairs:
+    raise ValueError("No variable in tvars receives a gradient from loss.")
+  variables = [v for _, v in pairs]
+  accumulators = [
+      tf.get_variable(
+          name=_get_variable_name(v.name) + "/accum_grad",
+          shape=v.shape.as_list(),
+          dtype=v.dtype.base_dtype,
+          trainable=False,
+          initializer=tf.zeros_initializer()) for v in variables
+  ]
+  micro_step = tf.get_variable(
+      name="gradient_accumulation_step",
+      shape=[],
+      dtype=tf.int32,
+      trainable=False,
+      initializer=tf.zeros_initializer())
+  # Slots must exist before the conditional: variables cannot be created
+  # inside a cond branch.
+  _base_optimizer(optimizer).create_slots(variables)
+
+  # assign_add returns the updated sums; feeding those tensors into the
+  # branch orders the reads after the accumulation for either variable kind.
+  summed = [acc.assign_add(_to_dense(g))
+            for acc, (g, _) in zip(accumulators, pairs)]
+  with tf.control_dependencies(summed):
+    count = micro_step.assign_add(1)
+  apply_now = tf.greater_equal(count, num_accumulation_steps)
+
+  def _apply():
+    mean_grads = [s / float(num_accumulation_steps) for s in summed]
+    train_op = _clip_apply_and_step(optimizer, mean_grads, variables,
+                                    global_step, clip_norm)
+    with tf.control_dependencies([train_op]):
+      resets = [acc.assign(tf.zeros_like(acc)) for acc in accumulators]
+      resets.append(micro_step.assign(0))
+    with tf.control_dependencies(resets):
+      return tf.constant(True)
+
+  def _skip():
+    return tf.constant(False)
+
+  applied = tf.cond(apply_now, _apply, _skip)
+  return tf.group(applied, name="train_op")
+
+
+def _base_optimizer(optimizer):
+  """Unwraps `tf.tpu.CrossShardOptimizer` (which keeps the inner in `_opt`)."""
+  while not isinstance(optimizer, _DecoupledWeightDecayOptimizer):
+    inner = getattr(optimizer, "_opt", None)
+    if inner is None:
+      raise TypeError("Cannot find the BERT optimizer inside %r." % optimizer)
+    optimizer = inner
+  return optimizer
+
+
+def _to_dense(grad):
+  """Converts `tf.IndexedSlices` (from embedding gathers) to a dense tensor."""
+  if isinstance(grad, tf.IndexedSlices):
+    return tf.convert_to_tensor(grad)
+  return grad
+
+
+def _get_variable_name(param_name):
+  """Strips the output index from a tensor name: "a/b:0" -> "a/b"."""
+  match = re.match(r"^(.*):\d+$", param_name)
+  if match is not None:
+    param_name = match.group(1)
+  return param_name
+
+
+class _DecoupledWeightDecayOptimizer(tf.train.Optimizer):
+  """Shared machinery of the Adam-style optimizers with decoupled decay.
+
+  Subclasses set `_SLOT_SUFFIXES` (first and second moment) and implement
+  `_compute_update`. Slots are created with `tf.get_variable` in the caller's
+  variable scope, named `<variable name>/<suffix>`.
+  """
+
+  _SLOT_SUFFIXES = ("m", "v")
+
+  def __init__(self, learning_rate, weight_decay_rate, beta_1, beta_2,
+               epsilon, exclude_from_weight_decay, name):
+    super(_DecoupledWeightDecayOptimizer, self).__init__(False, name)
+    self.learning_rate = learning_rate
+    self.weight_decay_rate = weight_decay_rate
+    self.beta_1 = beta_1
+    self.beta_2 = beta_2
+    self.epsilon = epsilon
+    self.exclude_from_weight_decay = (
+        list(exclude_from_weight_decay) if exclude_from_weight_decay else None)
+    self._moment_slots = {}  # variable name -> (m, v)
+
+  def create_slots(self, var_list):
+    """Creates (or returns existing) moment slots for each variable.
+
+    Args:
+      var_list: list of variables.
+
+    Returns:
+      List of (m, v) variable pairs, zero-initialised, non-trainable, with
+      the variable's shape and dtype.
+    """
+    slots = []
+    for param in var_list:
+      param_name = _get_variable_name(param.name)
+      if param_name not in self._moment_slots:
+        self._moment_slots[param_name] = tuple(
+            tf.get_variable(
+                name=param_name + "/" + suffix,
+                shape=param.shape.as_list(),
+                dtype=param.dtype.base_dtype,
+                trainable=False,
+                initializer=tf.zeros_initializer())
+            for suffix in self._SLOT_SUFFIXES)
+      slots.append(self._moment_slots[param_name])
+    return slots
+
+  def get_slot_names(self):
+    return list(self._SLOT_SUFFIXES)
+
+  def get_slot(self, var, name):
+    """Returns the slot `name` ("adam_m", ...) of `var`, or None."""
+    if name not in self._SLOT_SUFFIXES:
+      return None
+    pair = self._moment_slots.get(_get_variable_name(var.name))
+    if pair is None:
+      return None
+    return pair[self._SLOT_SUFFIXES.index(name)]
+
+  def apply_gradients(self, grads_and_vars, global_step=None, name=None):
+    """Returns an op applying one update to every (gradient, variable) pair.
+
+    Pairs whose gradient is None are skipped. Like the reference, this does
+    not increment `global_step` (`create_optimizer` does).
+
+    Args:
+      grads_and_vars: iterable of (gradient tensor or IndexedSlices, variable).
+      global_step: optional scalar integer variable; `LAMBOptimizer` reads it
+        for bias correction.
+      name: optional name of the returned op.
+
+    Returns:
+      A `tf.Operation` grouping the variable and slot assignments.
+    """
+    assignments = []
+    step = self._prepare(global_step)
+    for grad, param in grads_and_vars:
+      if grad is None or param is None:
+        continue
+      grad = _to_dense(grad)
+      param_name = _get_variable_name(param.name)
+      m, v = self.create_slots([param])[0]
+      next_m = self.beta_1 * m + (1.0 - self.beta_1) * grad
+      next_v = self.beta_2 * v + (1.0 - self.beta_2) * tf.square(grad)
+      update_with_lr = self._compute_update(param, param_name, next_m, next_v,
+                                            step)
+      assignments.extend([
+          param.assign(param - update_with_lr),
+          m.assign(next_m),
+          v.assign(next_v),
+      ])
+    return tf.group(*assignments, name=name or self.get_name())
+
+  def _prepare(self, global_step):
+    """Returns per-call state shared by all variables (e.g. the step)."""
+    del global_step
+    return None
+
+  def _compute_update(self, param, param_name, next_m, next_v, step):
+    """Returns the amount to subtract from `param` (already times the lr)."""
+    raise NotImplementedError
+
+  def _do_use_weight_decay(self, param_name):
+    """Whether to apply weight decay to the variable named `param_name`."""
+    if not self.weight_decay_rate:
+      return False
+    return not _matches_any(param_name, self.exclude_from_weight_decay)
+
+  # tf.train.Optimizer's per-variable hooks are unused: apply_gradients is
+  # overridden as in the reference.
+  def _apply_dense(self, grad, var):
+    raise NotImplementedError("Use apply_gradients.")
+
+  def _resource_apply_dense(self, grad, handle):
+    raise NotImplementedError("Use apply_gradients.")
+
+  def _apply_sparse(self, grad, var):
+    raise NotImplementedError("Use apply_gradients.")
+
+  def _resource_apply_sparse(self, grad, handle, indices):
+    raise NotImplementedError("Use apply_gradients.")
+
+
+def _matches_any(param_name, patterns):
+  return any(re.search(p, param_name) is not None for p in patterns or ())
+
+
+class AdamWeightDecayOptimizer(_DecoupledWeightDecayOptimizer):
+  """Adam with decoupled weight decay and no bias correction (BERT's optimizer).
+
+  For each variable w with gradient g (float tensors of w's shape):
+
+    m <- beta_1 * m + (1 - beta_1) * g
+    v <- beta_2 * v + (1 - beta_2) * g^2
+    u  = m / (sqrt(v) + epsilon) + weight_decay_rate * w
+    w <- w - learning_rate * u
+
+  The decay term is left out for variables whose name matches (re.search) a
+  pattern of `exclude_from_weight_decay`. Slots: `<name>/adam_m`,
+  `<name>/adam_v`.
+  """
+
+  _SLOT_SUFFIXES = ("adam_m", "adam_v")
+
+  def __init__(self, learning_rate, weight_decay_rate=0.0, beta_1=0.9,
+               beta_2=0.999, epsilon=1e-6, exclude_from_weight_decay=None,
+               name="AdamWeightDecayOptimizer"):
+    """Constructs an AdamWeightDecayOptimizer.
+
+    Args:
+      learning_rate: float or scalar float32 tensor.
+      weight_decay_rate: float, decoupled weight-decay coefficient.
+      beta_1: float, first-moment decay.
+      beta_2: float, second-moment decay.
+      epsilon: float, added to sqrt(v).
+      exclude_from_weight_decay: list of regex strings; matching variables
+        get no weight decay.
+      name: str, name of the op `apply_gradients` returns.
+    """
+    super(AdamWeightDecayOptimizer, self).__init__(
+        learning_rate, weight_decay_rate, beta_1, beta_2, epsilon,
+        exclude_from_weight_decay, name)
+
+  def _compute_update(self, param, param_name, next_m, next_v, step):
+    update = next_m / (tf.sqrt(next_v) + self.epsilon)
+    if self._do_use_weight_decay(param_name):
+      update += self.weight_decay_rate * param
+    return self.learning_rate * update
+
+
+class LAMBOptimizer(_DecoupledWeightDecayOptimizer):
+  """LAMB: Adam-style moments with bias correction and a layer-wise trust ratio.
+
+  For each variable w with gradient g, at step t = global_step + 1:
+
+    m <- beta_1 * m + (1 - beta_1) * g
+    v <- beta_2 * v + (1 - beta_2) * g^2
+    u  = (m / (1 - beta_1^t)) / (sqrt(v / (1 - beta_2^t)) + epsilon)
+         + weight_decay_rate * w
+    r  = ||w||_2 / ||u||_2   (1 if either norm is 0)
+    w <- w - learning_rate * r * u
+
+  The decay term is left out for variables matching
+  `exclude_from_weight_decay`, and r is 1 for variables matching
+  `exclude_from_layer_adaptation` (which defaults to the decay exclusions,
+  as in ALBERT's LAMB). Slots: `<name>/lamb_m`, `<name>/lamb_v`.
+
+  `apply_gradients` needs the global step (passed, or the graph's), read
+  before `create_optimizer` increments it.
+  """
+
+  _SLOT_SUFFIXES = ("lamb_m", "lamb_v")
+
+  def __init__(self, learning_rate, weight_decay_rate=0.0, beta_1=0.9,
+               beta_2=0.999, epsilon=1e-6, exclude_from_weight_decay=None,
+               exclude_from_layer_adaptation=None, name="LAMBOptimizer"):
+    """Constructs a LAMBOptimizer.
+
+    Args:
+      learning_rate: float or scalar float32 tensor.
+      weight_decay_rate: float, decoupled weight-decay coefficient.
+      beta_1: float, first-moment decay.
+      beta_2: float, second-moment decay.
+      epsilon: float, added to the bias-corrected sqrt(v).
+      exclude_from_weight_decay: list of regex strings; matching variables
+        get no weight decay.
+      exclude_from_layer_adaptation: list of regex strings; matching variables
+        use trust ratio 1. None means `exclude_from_weight_decay`.
+      name: str, name of the op `apply_gradients` returns.
+    """
+    super(LAMBOptimizer, self).__init__(
+        learning_rate, weight_decay_rate, beta_1, beta_2, epsilon,
+        exclude_from_weight_decay, name)
+    if exclude_from_layer_adaptation is None:
+      exclude_from_layer_adaptation = exclude_from_weight_decay
+    self.exclude_from_layer_adaptation = (
+        list(exclude_from_layer_adaptation)
+        if exclude_from_layer_adaptation else None)
+
+  def _prepare(self, global_step):
+    if global_step is None:
+      global_step = tf.train.get_global_step()
+    if global_step is None:
+      raise ValueError("LAMBOptimizer needs a global step for bias correction:"
+                       " pass global_step= or create one first.")
+    t = tf.cast(global_step, tf.float32) + 1.0
+    return (1.0 - tf.pow(self.beta_1, t), 1.0 - tf.pow(self.beta_2, t))
+
+  def _compute_update(self, param, param_name, next_m, next_v, step):
+    beta_1_correction, beta_2_correction = step
+    m_hat = next_m / beta_1_correction
+    v_hat = next_v / beta_2_correction
+    update = m_hat / (tf.sqrt(v_hat) + self.epsilon)
+    if self._do_use_weight_decay(param_name):
+      update += self.weight_decay_rate * param
+    ratio = 1.0
+    if not _matches_any(param_name, self.exclude_from_layer_adaptation):
+      w_norm = tf.norm(param, ord=2)
+      u_norm = tf.norm(update, ord=2)
+      ratio = tf.where(
+          tf.greater(w_norm, 0.0),
+          tf.where(tf.greater(u_norm, 0.0), w_norm / u_norm, 1.0),
+          1.0)
+    return ratio * self.learning_rate * update

@@ -1,0 +1,459 @@
+"""Tests for bert_tf.optimization.
+
+Golden values come from hand computation or from small NumPy
+re-implementations of the published update equations (BERT's Adam with
+decoupled weight decay and no bias correction; LAMB from You et al., 2019).
+"""
+
+import contextlib
+
+import numpy as np
+import pytest
+import tensorflow.compat.v1 as tf
+
+from bert_tf import optimization
+
+EXCLUDE = ["LayerNorm", "layer_norm", "bias"]
+
+
+@contextlib.contextmanager
+def _graph(legacy=False):
+  """A fresh graph and session; `legacy` uses ref variables and v1 cond."""
+  resource = tf.resource_variables_enabled()
+  cf_v2 = tf.control_flow_v2_enabled()
+  if legacy:
+    tf.disable_resource_variables()
+    tf.disable_control_flow_v2()
+  try:
+    with tf.Graph().as_default() as graph:
+      tf.set_random_seed(0)
+      with tf.Session(graph=graph) as sess:
+        yield sess
+  finally:
+    if legacy:
+      if resource:
+        tf.enable_resource_variables()
+      if cf_v2:
+        tf.enable_control_flow_v2()
+
+
+def _np_adamw(w, g, m, v, lr, wd, decay, b1=0.9, b2=0.999, eps=1e-6):
+  """BERT's AdamWeightDecay step in NumPy (no bias correction)."""
+  m = b1 * m + (1 - b1) * g
+  v = b2 * v + (1 - b2) * g * g
+  u = m / (np.sqrt(v) + eps)
+  if decay:
+    u = u + wd * w
+  return w - lr * u, m, v
+
+
+def _np_lamb(w, g, m, v, t, lr, wd, decay, adapt, b1=0.9, b2=0.999,
+             eps=1e-6):
+  """LAMB step in NumPy with bias correction; t is 1-based."""
+  m = b1 * m + (1 - b1) * g
+  v = b2 * v + (1 - b2) * g * g
+  m_hat = m / (1 - b1**t)
+  v_hat = v / (1 - b2**t)
+  u = m_hat / (np.sqrt(v_hat) + eps)
+  if decay:
+    u = u + wd * w
+  ratio = 1.0
+  if adapt:
+    w_norm, u_norm = np.linalg.norm(w), np.linalg.norm(u)
+    if w_norm > 0 and u_norm > 0:
+      ratio = w_norm / u_norm
+  return w - lr * ratio * u, m, v
+
+
+# ---------------------------------------------------------------------------
+# Learning-rate schedule.
+# ---------------------------------------------------------------------------
+
+
+def test_learning_rate_schedule_with_warmup():
+  with _graph() as sess:
+    step = tf.placeholder(tf.int64, [])
+    lr = optimization.get_learning_rate(0.1, step, num_train_steps=100,
+                                        num_warmup_steps=10)
+    # Warmup: 0.1 * s / 10. Afterwards: 0.1 * (1 - s / 100), floored at 0.
+    expected = {0: 0.0, 1: 0.01, 5: 0.05, 9: 0.09, 10: 0.09, 55: 0.045,
+                99: 0.001, 100: 0.0, 150: 0.0}
+    for s, want in expected.items():
+      assert sess.run(lr, {step: s}) == pytest.approx(want, abs=1e-7), s
+
+
+def test_learning_rate_schedule_without_warmup():
+  with _graph() as sess:
+    step = tf.placeholder(tf.int64, [])
+    lr = optimization.get_learning_rate(2e-5, step, num_train_steps=40,
+                                        num_warmup_steps=0)
+    for s, want in {0: 2e-5, 10: 1.5e-5, 30: 5e-6, 40: 0.0}.items():
+      assert sess.run(lr, {step: s}) == pytest.approx(want, rel=1e-5), s
+
+
+# ---------------------------------------------------------------------------
+# AdamWeightDecayOptimizer.
+# ---------------------------------------------------------------------------
+
+
+def test_adamw_matches_numpy_and_excludes_decay():
+  rng = np.random.RandomState(0)
+  init = {
+      "layer/kernel": rng.randn(2, 3),
+      "layer/LayerNorm/gamma": rng.randn(3),
+      "layer/bias": rng.randn(3),
+  }
+  grads = [{k: rng.randn(*w.shape) for k, w in init.items()}
+           for _ in range(2)]
+  lr, wd = 0.01, 0.1
+  with _graph() as sess:
+    variables = {k: tf.get_variable(k, initializer=w.astype(np.float32))
+                 for k, w in init.items()}
+    feeds = {k: tf.placeholder(tf.float32, w.shape) for k, w in init.items()}
+    opt = optimization.AdamWeightDecayOptimizer(
+        lr, weight_decay_rate=wd, exclude_from_weight_decay=EXCLUDE)
+    train_op = opt.apply_gradients(
+        [(feeds[k], variables[k]) for k in init])
+    sess.run(tf.global_variables_initializer())
+    state = {k: (w, np.zeros_like(w), np.zeros_like(w))
+             for k, w in init.items()}
+    for step_grads in grads:
+      sess.run(train_op, {feeds[k]: step_grads[k] for k in init})
+      for k in init:
+        decay = k == "layer/kernel"
+        state[k] = _np_adamw(*state[k][:1], step_grads[k], *state[k][1:],
+                             lr=lr, wd=wd, decay=decay)
+    for k in init:
+      w, m, v = state[k]
+      np.testing.assert_allclose(sess.run(variables[k]), w, rtol=1e-5,
+                                 atol=1e-7)
+      np.testing.assert_allclose(sess.run(opt.get_slot(variables[k], "adam_m")),
+                                 m, rtol=1e-5, atol=1e-8)
+      np.testing.assert_allclose(sess.run(opt.get_slot(variables[k], "adam_v")),
+                                 v, rtol=1e-5, atol=1e-10)
+
+
+def test_adamw_has_no_bias_correction_and_decay_is_decoupled():
+  # First step: m = 0.1 g, v = 0.001 g^2, so m / sqrt(v) = 0.1 / sqrt(0.001)
+  # = 3.16228 per unit sign of g (bias-corrected Adam would give 1.0).
+  with _graph() as sess:
+    w = tf.get_variable("w/kernel", initializer=[2.0, -4.0])
+    opt = optimization.AdamWeightDecayOptimizer(
+        0.5, weight_decay_rate=0.25, epsilon=0.0)
+    train_op = opt.apply_gradients([(tf.constant([3.0, -0.02]), w)])
+    sess.run(tf.global_variables_initializer())
+    sess.run(train_op)
+    ratio = 0.1 / np.sqrt(0.001)
+    # w - lr * (sign(g) * ratio + wd * w)
+    expected = [2.0 - 0.5 * (ratio + 0.25 * 2.0),
+                -4.0 - 0.5 * (-ratio + 0.25 * -4.0)]
+    np.testing.assert_allclose(sess.run(w), expected, rtol=1e-5)
+
+
+def test_adamw_slot_names_and_properties():
+  with _graph() as sess:
+    name = "bert/encoder/layer_0/attention/self/query/kernel"
+    w = tf.get_variable(name, shape=[4, 2])
+    b = tf.get_variable("cls/predictions/output_bias", shape=[2])
+    opt = optimization.AdamWeightDecayOptimizer(0.1)
+    assert isinstance(opt, tf.train.Optimizer)
+    opt.apply_gradients([(tf.ones([4, 2]), w), (None, b)])
+    slots = {v.op.name: v for v in tf.global_variables()
+             if v.op.name.startswith(name + "/")}
+    assert sorted(slots) == [name + "/adam_m", name + "/adam_v"]
+    assert opt.get_slot_names() == ["adam_m", "adam_v"]
+    assert opt.get_slot(w, "adam_m") is slots[name + "/adam_m"]
+    assert opt.get_slot(b, "adam_m") is None  # No gradient, no slot.
+    trainable = {v.op.name for v in tf.trainable_variables()}
+    assert trainable == {name, "cls/predictions/output_bias"}
+    sess.run(tf.global_variables_initializer())
+    np.testing.assert_array_equal(sess.run(slots[name + "/adam_v"]),
+                                  np.zeros([4, 2]))
+    assert slots[name + "/adam_v"].shape.as_list() == [4, 2]
+
+
+def test_adamw_sparse_gradient_from_gather():
+  table_init = np.arange(12, dtype=np.float32).reshape(4, 3) / 10.0
+  with _graph() as sess:
+    table = tf.get_variable("emb/word_embeddings", initializer=table_init)
+    loss = tf.reduce_sum(tf.square(tf.gather(table, [1, 3, 1])))
+    grad = tf.gradients(loss, [table])[0]
+    assert isinstance(grad, tf.IndexedSlices)
+    opt = optimization.AdamWeightDecayOptimizer(0.1, weight_decay_rate=0.01)
+    train_op = opt.apply_gradients([(grad, table)])
+    sess.run(tf.global_variables_initializer())
+    sess.run(train_op)
+    dense_g = np.zeros_like(table_init)
+    dense_g[1] = 2 * 2 * table_init[1]  # Row 1 gathered twice.
+    dense_g[3] = 2 * table_init[3]
+    want, _, _ = _np_adamw(table_init, dense_g, 0.0, 0.0, 0.1, 0.01, True)
+    np.testing.assert_allclose(sess.run(table), want, rtol=1e-5, atol=1e-7)
+
+
+# ---------------------------------------------------------------------------
+# LAMBOptimizer.
+# ---------------------------------------------------------------------------
+
+
+def test_lamb_matches_numpy_trust_ratio():
+  rng = np.random.RandomState(1)
+  init = {
+      "layer/kernel": rng.randn(3, 2),
+      "layer/LayerNorm/gamma": rng.randn(2),
+      "zero/kernel": np.zeros([2, 2]),  # ||w|| = 0: trust ratio 1.
+  }
+  grads = [{k: rng.randn(*w.shape) for k, w in init.items()}
+           for _ in range(2)]
+  lr, wd = 0.05, 0.01
+  with _graph() as sess:
+    global_step = tf.train.get_or_create_global_step()
+    variables = {k: tf.get_variable(k, initializer=w.astype(np.float32))
+                 for k, w in init.items()}
+    feeds = {k: tf.placeholder(tf.float32, w.shape) for k, w in init.items()}
+    opt = optimization.LAMBOptimizer(lr, weight_decay_rate=wd,
+                                     exclude_from_weight_decay=EXCLUDE)
+    apply_op = opt.apply_gradients([(feeds[k], variables[k]) for k in init],
+                                   global_step=global_step)
+    with tf.control_dependencies([apply_op]):
+      train_op = global_step.assign_add(1)
+    sess.run(tf.global_variables_initializer())
+    state = {k: (w, np.zeros_like(w), np.zeros_like(w))
+             for k, w in init.items()}
+    for t, step_grads in enumerate(grads, start=1):
+      sess.run(train_op, {feeds[k]: step_grads[k] for k in init})
+      for k in init:
+        excluded = "LayerNorm" in k
+        state[k] = _np_lamb(state[k][0], step_grads[k], *state[k][1:], t=t,
+                            lr=lr, wd=wd, decay=not excluded,
+                            adapt=not excluded)
+    for k in init:
+      np.testing.assert_allclose(sess.run(variables[k]), state[k][0],
+                                 rtol=1e-5, atol=1e-7)
+    slot_names = {v.op.name for v in tf.global_variables()}
+    assert "layer/kernel/lamb_m" in slot_names
+    assert "layer/kernel/lamb_v" in slot_names
+
+
+def test_lamb_first_step_by_hand():
+  # w = [3, 4] (norm 5), g = [1, -1], no decay. Bias-corrected first step:
+  # m_hat = g, v_hat = g^2, u = g / (|g| + eps) ~= [1, -1] (norm sqrt 2).
+  # Trust ratio 5 / sqrt(2); w <- w - lr * 5 / sqrt(2) * u.
+  with _graph() as sess:
+    step = tf.train.get_or_create_global_step()
+    w = tf.get_variable("w", initializer=[3.0, 4.0])
+    opt = optimization.LAMBOptimizer(0.1, epsilon=0.0)
+    train_op = opt.apply_gradients([(tf.constant([1.0, -1.0]), w)],
+                                   global_step=step)
+    sess.run(tf.global_variables_initializer())
+    sess.run(train_op)
+    r = 5.0 / np.sqrt(2.0)
+    np.testing.assert_allclose(sess.run(w), [3.0 - 0.1 * r, 4.0 + 0.1 * r],
+                               rtol=1e-6)
+
+
+def test_lamb_needs_global_step():
+  with _graph():
+    w = tf.get_variable("w", initializer=[1.0])
+    opt = optimization.LAMBOptimizer(0.1)
+    with pytest.raises(ValueError, match="global step"):
+      opt.apply_gradients([(tf.constant([1.0]), w)])
+
+
+# ---------------------------------------------------------------------------
+# create_optimizer.
+# ---------------------------------------------------------------------------
+
+
+def test_create_optimizer_clips_to_global_norm_one():
+  # Gradient of sum(c * w) is c. With c = [3, 4] (norm 5) the clipped
+  # gradient is [0.6, 0.8], seen through the first moment m = 0.1 * g.
+  for c, clipped in (([3.0, 4.0], [0.6, 0.8]), ([0.3, 0.4], [0.3, 0.4])):
+    with _graph() as sess:
+      w = tf.get_variable("w/kernel", initializer=[1.0, 1.0])
+      loss = tf.reduce_sum(tf.constant(c) * w)
+      train_op = optimization.create_optimizer(
+          loss, 0.1, num_train_steps=10, num_warmup_steps=0, use_tpu=False)
+      opt_m = [v for v in tf.global_variables()
+               if v.op.name == "w/kernel/adam_m"][0]
+      sess.run(tf.global_variables_initializer())
+      sess.run(train_op)
+      np.testing.assert_allclose(sess.run(opt_m), 0.1 * np.array(clipped),
+                                 rtol=1e-5)
+
+
+def test_create_optimizer_end_to_end_matches_numpy():
+  # Three steps of the full recipe: warmup lr, clipping, decay 0.01 on the
+  # kernel only, global step incremented after each update.
+  rng = np.random.RandomState(2)
+  x = rng.randn(8, 3).astype(np.float32)
+  y = rng.randn(8, 2).astype(np.float32)
+  k0 = rng.randn(3, 2).astype(np.float32)
+  init_lr, train_steps, warmup = 0.2, 6, 2
+  with _graph() as sess:
+    kernel = tf.get_variable("dense/kernel", initializer=k0)
+    bias = tf.get_variable("dense/bias", initializer=np.zeros(2, np.float32))
+    pred = tf.matmul(tf.constant(x), kernel) + bias
+    loss = tf.reduce_mean(tf.square(pred - y))
+    train_op = optimization.create_optimizer(loss, init_lr, train_steps,
+                                             warmup, use_tpu=False)
+    sess.run(tf.global_variables_initializer())
+    k, b = k0.astype(np.float64), np.zeros(2)
+    mk, vk, mb, vb = 0.0, 0.0, 0.0, 0.0
+    for step in range(3):
+      sess.run(train_op)
+      r = x @ k + b - y
+      gk = 2.0 * x.T @ r / r.size
+      gb = 2.0 * r.sum(axis=0) / r.size
+      norm = np.sqrt(np.sum(gk**2) + np.sum(gb**2))
+      scale = 1.0 / max(norm, 1.0)
+      if step < warmup:
+        lr = init_lr * step / warmup
+      else:
+        lr = init_lr * (1.0 - step / train_steps)
+      k, mk, vk = _np_adamw(k, gk * scale, mk, vk, lr, 0.01, True)
+      b, mb, vb = _np_adamw(b, gb * scale, mb, vb, lr, 0.01, False)
+    assert sess.run(tf.train.get_global_step()) == 3
+    np.testing.assert_allclose(sess.run(kernel), k, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(sess.run(bias), b, rtol=1e-4, atol=1e-6)
+
+
+def test_create_optimizer_increments_global_step():
+  with _graph() as sess:
+    w = tf.get_variable("w", initializer=[1.0])
+    train_op = optimization.create_optimizer(
+        tf.reduce_sum(w * w), 0.1, 10, 2, use_tpu=False)
+    global_step = tf.train.get_global_step()
+    sess.run(tf.global_variables_initializer())
+    assert sess.run(global_step) == 0
+    for expected in (1, 2, 3):
+      sess.run(train_op)
+      assert sess.run(global_step) == expected
+
+
+@pytest.mark.parametrize("optimizer_type", ["adamw", "lamb"])
+def test_create_optimizer_converges_on_linear_regression(optimizer_type):
+  rng = np.random.RandomState(3)
+  x = rng.randn(64, 4).astype(np.float32)
+  true_w = rng.randn(4, 1).astype(np.float32)
+  y = x @ true_w + 0.5
+  with _graph() as sess:
+    w = tf.get_variable("linear/kernel", shape=[4, 1],
+                        initializer=tf.zeros_initializer())
+    b = tf.get_variable("linear/bias", shape=[1],
+                        initializer=tf.zeros_initializer())
+    loss = tf.reduce_mean(tf.square(tf.matmul(x, w) + b - y))
+    train_op = optimization.create_optimizer(
+        loss, init_lr=0.1, num_train_steps=200, num_warmup_steps=10,
+        use_tpu=False, optimizer_type=optimizer_type)
+    sess.run(tf.global_variables_initializer())
+    initial = sess.run(loss)
+    for _ in range(200):
+      sess.run(train_op)
+    final = sess.run(loss)
+    assert final < 0.1 * initial, (initial, final)
+
+
+def _run_linear_training(legacy, optimizer_type, num_accumulation_steps,
+                         batches, w0):
+  """Trains y = xW + b on `batches` (one per train_op run); returns state."""
+  with _graph(legacy=legacy) as sess:
+    x = tf.placeholder(tf.float32, [None, 3])
+    y = tf.placeholder(tf.float32, [None, 2])
+    w = tf.get_variable("linear/kernel", initializer=w0)
+    b = tf.get_variable("linear/bias", initializer=np.ones(2, np.float32))
+    loss = tf.reduce_mean(tf.square(tf.matmul(x, w) + b - y))
+    train_op = optimization.create_optimizer(
+        loss, 0.05, num_train_steps=10, num_warmup_steps=1, use_tpu=False,
+        optimizer_type=optimizer_type,
+        num_accumulation_steps=num_accumulation_steps)
+    # Reference variables show up as VariableV2 ops, resource ones as
+    # VarHandleOp: make sure both code paths are really exercised.
+    assert (w.op.type == "VariableV2") == legacy
+    m_slot = [v for v in tf.global_variables()
+              if v.op.name == "linear/kernel/%s_m" % (
+                  "adam" if optimizer_type == "adamw" else "lamb")][0]
+    sess.run(tf.global_variables_initializer())
+    for bx, by in batches:
+      sess.run(train_op, {x: bx, y: by})
+    return sess.run([w, b, tf.train.get_global_step(), m_slot])
+
+
+@pytest.mark.parametrize("optimizer_type,legacy", [
+    ("adamw", False), ("lamb", False), ("adamw", True)])
+def test_gradient_accumulation_equals_large_batch(optimizer_type, legacy):
+  rng = np.random.RandomState(5)
+  k, micro, updates = 4, 2, 3
+  w0 = rng.randn(3, 2).astype(np.float32)
+  xs = rng.randn(updates * k * micro, 3).astype(np.float32)
+  # Targets near the initial fit keep the gradient norm below the clipping
+  # threshold, so clipping cannot hide a summed (k times too large) gradient.
+  ys = (xs @ w0 + 1.0 + 0.1 * rng.randn(len(xs), 2)).astype(np.float32)
+  big = [(xs[i:i + k * micro], ys[i:i + k * micro])
+         for i in range(0, len(xs), k * micro)]
+  small = [(xs[i:i + micro], ys[i:i + micro])
+           for i in range(0, len(xs), micro)]
+  w_big, b_big, step_big, m_big = _run_linear_training(
+      legacy, optimizer_type, 1, big, w0)
+  w_acc, b_acc, step_acc, m_acc = _run_linear_training(
+      legacy, optimizer_type, k, small, w0)
+  assert step_big == step_acc == updates
+  # Adam-style updates barely depend on the gradient's scale, but the first
+  # moment is linear in it: this catches a sum used in place of the mean.
+  np.testing.assert_allclose(m_acc, m_big, rtol=1e-5, atol=1e-7)
+  np.testing.assert_allclose(w_acc, w_big, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(b_acc, b_big, rtol=1e-5, atol=1e-6)
+  # Not a no-op: the parameters did move.
+  assert not np.allclose(b_big, 1.0)
+
+
+def test_gradient_accumulation_applies_every_k_runs():
+  with _graph() as sess:
+    w = tf.get_variable("w", initializer=[1.0, -2.0])
+    train_op = optimization.create_optimizer(
+        tf.reduce_sum(w * w), 0.1, 10, 0, use_tpu=False,
+        num_accumulation_steps=3)
+    global_step = tf.train.get_global_step()
+    accum = [v for v in tf.global_variables()
+             if v.op.name == "w/accum_grad"][0]
+    sess.run(tf.global_variables_initializer())
+    history = []
+    for _ in range(7):
+      sess.run(train_op)
+      history.append((sess.run(global_step), sess.run(w).tolist()))
+    assert [s for s, _ in history] == [0, 0, 1, 1, 1, 2, 2]
+    assert history[0][1] == history[1][1] == [1.0, -2.0]
+    assert history[2][1] != [1.0, -2.0]
+    assert history[3][1] == history[4][1] == history[2][1]
+    # One micro-step accumulated after the second update: grad 2w.
+    np.testing.assert_allclose(sess.run(accum), 2 * np.array(history[6][1]),
+                               rtol=1e-6)
+
+
+def test_create_optimizer_rejects_bad_arguments():
+  with _graph():
+    w = tf.get_variable("w", initializer=[1.0])
+    loss = tf.reduce_sum(w)
+    with pytest.raises(ValueError, match="optimizer_type"):
+      optimization.create_optimizer(loss, 0.1, 10, 1, False,
+                                    optimizer_type="sgd")
+    with pytest.raises(ValueError, match="num_accumulation_steps"):
+      optimization.create_optimizer(loss, 0.1, 10, 1, False,
+                                    num_accumulation_steps=0)
+
+
+@pytest.mark.parametrize("num_accumulation_steps", [1, 2])
+def test_create_optimizer_tpu_wraps_in_cross_shard_optimizer(
+    num_accumulation_steps):
+  # Only graph construction: CrossReplicaSum cannot run on CPU.
+  with _graph():
+    w = tf.get_variable("w/kernel", initializer=[1.0, 2.0])
+    optimization.create_optimizer(
+        tf.reduce_sum(w * w), 0.1, 10, 1, use_tpu=True,
+        num_accumulation_steps=num_accumulation_steps)
+    graph = tf.get_default_graph()
+    op_types = {op.type for op in graph.get_operations()}
+    for function in graph._functions.values():  # pylint: disable=protected-access
+      op_types.update(node.op for node in function.definition.node_def)
+    assert "CrossReplicaSum" in op_types
+    names = {v.op.name for v in tf.global_variables()}
+    assert {"w/kernel/adam_m", "w/kernel/adam_v"} <= names
