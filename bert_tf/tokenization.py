@@ -191,7 +191,18 @@ _CJK_RANGES = (
 
 
 def _is_chinese_char(cp):
-  return any(lo <= cp <= hi for lo, hi in _CJK_RANGES)
+  if cp < 0x3400:  # fast path: everything below the first CJK block
+    return False
+  for lo, hi in _CJK_RANGES:
+    if lo <= cp <= hi:
+      return True
+  return False
+
+
+# ASCII fast path of BasicTokenizer._clean_text: tab/newline/return become a
+# space; the other C0 controls and DEL (Unicode Cc) are dropped.
+_ASCII_CLEAN_TABLE = {cp: None for cp in list(range(32)) + [127]}
+_ASCII_CLEAN_TABLE.update({9: " ", 10: " ", 13: " "})
 
 
 class BasicTokenizer(object):
@@ -235,6 +246,8 @@ class BasicTokenizer(object):
 
   @staticmethod
   def _space_chinese_chars(text):
+    if text.isascii():
+      return text
     out = []
     for char in text:
       if _is_chinese_char(ord(char)):
@@ -246,6 +259,8 @@ class BasicTokenizer(object):
   @staticmethod
   def _clean_text(text):
     """Drops NUL, U+FFFD and control characters; maps whitespace to ' '."""
+    if text.isascii():
+      return text.translate(_ASCII_CLEAN_TABLE)
     out = []
     for char in text:
       cp = ord(char)
