@@ -24,6 +24,7 @@ from absl import flags
 from absl import logging
 
 import bert_tf
+from bert_tf import flags as bert_flags
 from bert_tf import input_pipeline
 from bert_tf import tokenization
 from bert_tf.tasks import pretraining
@@ -123,4 +124,4 @@ def main(_):
 if __name__ == "__main__":
   flags.mark_flag_as_required("input_file")
   flags.mark_flag_as_required("output_file")
-  app.run(main)
+  bert_flags.run_main(main)

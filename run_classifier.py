@@ -13,7 +13,6 @@ Tasks: cola, sst-2, mrpc, qqp, sts-b, mnli, qnli, rte, wnli, xnli and
 `generic` (your own TSV/CSV: see --text_a_column and friends).
 """
 
-from absl import app
 from absl import flags
 
 from bert_tf import flags as bert_flags
@@ -87,4 +86,4 @@ if __name__ == "__main__":
   flags.mark_flag_as_required("task_name")
   flags.mark_flag_as_required("bert_config_file")
   flags.mark_flag_as_required("output_dir")
-  app.run(main)
+  bert_flags.run_main(main)

@@ -13,7 +13,6 @@ A run started again with the same command resumes from the last checkpoint
 in --output_dir.
 """
 
-from absl import app
 from absl import flags
 
 from bert_tf import flags as bert_flags
@@ -47,4 +46,4 @@ if __name__ == "__main__":
   flags.mark_flag_as_required("input_file")
   flags.mark_flag_as_required("bert_config_file")
   flags.mark_flag_as_required("output_dir")
-  app.run(main)
+  bert_flags.run_main(main)

@@ -5,9 +5,19 @@ documented command lines run unchanged. Each `define_*` is idempotent (a flag
 already defined is left alone), so scripts can combine groups freely.
 """
 
+import os
+import sys
+
+from absl import app
 from absl import flags
 
 FLAGS = flags.FLAGS
+
+# Errors that mean "the input or the flags are wrong" (the library raises
+# them with a message naming the file, line or tensor and what was expected):
+# the scripts print them as one `error: ...` line instead of a traceback.
+USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError,
+               IsADirectoryError, PermissionError)
 
 
 def _define(kind, name, default, help_text, **kwargs):
@@ -111,3 +121,31 @@ def values_for(dataclass_type):
     if field.name in FLAGS:
       out[field.name] = FLAGS[field.name].value
   return out
+
+
+def run_main(main, argv=None):
+  """`absl.app.run(main)`, printing user errors as one clean line.
+
+  A ValueError or FileNotFoundError (see `USER_ERRORS`) raised by `main` is
+  printed to stderr as `error: <message>` and the process exits with status
+  1; nothing else is caught. Set BERT_TF_TRACEBACK=1 to see the traceback
+  instead.
+
+  Args:
+    main: the script's `main(argv)`.
+    argv: optional argument list (default: sys.argv).
+  """
+
+  def guarded_main(args):
+    try:
+      return main(args)
+    except USER_ERRORS as e:
+      if os.environ.get("BERT_TF_TRACEBACK"):
+        raise
+      sys.stdout.flush()
+      message = str(e) or type(e).__name__
+      sys.stderr.write("error: %s\n" % message)
+      sys.stderr.flush()
+      return 1
+
+  app.run(guarded_main, argv=argv)

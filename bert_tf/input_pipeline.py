@@ -40,11 +40,20 @@ def _temporary_name(path):
 
 
 def atomic_write_text(path, text):
-  """Writes `text` to `path` via a temporary file and a rename."""
+  """Writes `text` to `path` via a temporary file and a rename.
+
+  If writing fails, the temporary file is removed and any previous file at
+  `path` is left untouched.
+  """
   tmp = _temporary_name(path)
-  with tf.io.gfile.GFile(tmp, "w") as f:
-    f.write(text)
-  tf.io.gfile.rename(tmp, path, overwrite=True)
+  try:
+    with tf.io.gfile.GFile(tmp, "w") as f:
+      f.write(text)
+    tf.io.gfile.rename(tmp, path, overwrite=True)
+  except BaseException:
+    if tf.io.gfile.exists(tmp):
+      tf.io.gfile.remove(tmp)
+    raise
 
 
 class AtomicTFRecordWriter(object):

@@ -88,7 +88,8 @@ def model_fn_builder(bert_config,
                      use_tpu=False,
                      use_one_hot_embeddings=False,
                      optimizer_kwargs=None,
-                     training_hooks=None):
+                     training_hooks=None,
+                     model_builder=None):
   """Returns a `model_fn(features, labels, mode, params)` for an Estimator.
 
   Args:
@@ -104,6 +105,11 @@ def model_fn_builder(bert_config,
     optimizer_kwargs: extra keyword arguments for
       `optimization.create_optimizer` (optimizer type, accumulation, ...).
     training_hooks: optional list of SessionRunHooks for training.
+    model_builder: optional callable(features, is_training) -> an object with
+      get_pooled_output() float32 [batch, H], get_sequence_output() float32
+      [batch, seq, H] (and get_embedding_table() for heads that need it),
+      used instead of `modeling.BertModel` (e.g. a TF-Hub module, see
+      `bert_tf.hub.hub_model_builder`). `bert_config` still goes to the head.
 
   Returns:
     model_fn.
@@ -118,13 +124,16 @@ def model_fn_builder(bert_config,
       tf.logging.info("  name = %s, shape = %s", name, features[name].shape)
     is_training = mode == tf.estimator.ModeKeys.TRAIN
 
-    model = modeling.BertModel(
-        config=bert_config,
-        is_training=is_training,
-        input_ids=features["input_ids"],
-        input_mask=features.get("input_mask"),
-        token_type_ids=features.get("segment_ids"),
-        use_one_hot_embeddings=use_one_hot_embeddings)
+    if model_builder is not None:
+      model = model_builder(features, is_training)
+    else:
+      model = modeling.BertModel(
+          config=bert_config,
+          is_training=is_training,
+          input_ids=features["input_ids"],
+          input_mask=features.get("input_mask"),
+          token_type_ids=features.get("segment_ids"),
+          use_one_hot_embeddings=use_one_hot_embeddings)
     out = head(bert_config, model, features, is_training)
 
     scaffold_fn = None

@@ -118,6 +118,10 @@ def create_optimizer(loss, init_lr, num_train_steps, num_warmup_steps, use_tpu,
   global_step = tf.train.get_or_create_global_step()
   learning_rate = get_learning_rate(init_lr, global_step, num_train_steps,
                                     num_warmup_steps)
+  if not use_tpu:
+    # For TensorBoard and `bert_tf.plots` (TPU training loops run no
+    # summaries): the rate used by the update of this step.
+    tf.summary.scalar("learning_rate", learning_rate)
   optimizer = _make_optimizer(optimizer_type, learning_rate)
   if use_tpu:
     optimizer = tf.tpu.CrossShardOptimizer(optimizer)

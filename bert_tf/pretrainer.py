@@ -95,12 +95,8 @@ def run(cfg):
   if not cfg.do_train and not cfg.do_eval:
     raise ValueError("At least one of `do_train` or `do_eval` must be True.")
   bert_config = modeling.BertConfig.from_json_file(cfg.bert_config_file)
-  if cfg.max_seq_length > bert_config.max_position_embeddings:
-    raise ValueError(
-        "Cannot use sequence length %d because the BERT model was only "
-        "trained up to sequence length %d (max_position_embeddings in %s)." %
-        (cfg.max_seq_length, bert_config.max_position_embeddings,
-         cfg.bert_config_file))
+  runtime.check_max_seq_length(cfg.max_seq_length, bert_config,
+                               cfg.bert_config_file)
   tf.io.gfile.makedirs(cfg.output_dir)
   input_files = input_pipeline.expand_file_patterns(cfg.input_file)
   tf.logging.info("*** Input Files *** %d file(s): %s", len(input_files),
@@ -117,18 +113,8 @@ def run(cfg):
       num_warmup_steps=cfg.num_warmup_steps,
       use_tpu=cfg.use_tpu,
       use_one_hot_embeddings=cfg.use_tpu)
-  run_config = runtime.make_run_config(
-      cfg.output_dir, save_checkpoints_steps=cfg.save_checkpoints_steps,
-      keep_checkpoint_max=cfg.keep_checkpoint_max,
-      iterations_per_loop=cfg.iterations_per_loop, use_tpu=cfg.use_tpu,
-      tpu_name=cfg.tpu_name, tpu_zone=cfg.tpu_zone,
-      gcp_project=cfg.gcp_project, master=cfg.master,
-      num_tpu_cores=cfg.num_tpu_cores, random_seed=cfg.random_seed,
-      session_config=runtime.make_session_config(),
-      log_step_count_steps=cfg.log_every_n_steps)
-  estimator = runtime.make_estimator(
-      model_fn, run_config, use_tpu=cfg.use_tpu,
-      train_batch_size=cfg.train_batch_size,
+  estimator = runtime.estimator_from_config(
+      cfg, model_fn, train_batch_size=cfg.train_batch_size,
       eval_batch_size=cfg.eval_batch_size)
   spec = name_to_features(cfg.max_seq_length, cfg.max_predictions_per_seq)
   result = {}
@@ -141,15 +127,8 @@ def run(cfg):
     input_fn = input_pipeline.file_based_input_fn_builder(
         input_files, spec, is_training=True, drop_remainder=True,
         seed=cfg.random_seed)
-    hook = runtime.ThroughputHook(
-        cfg.train_batch_size, total_steps=cfg.num_train_steps,
-        every_n_steps=cfg.log_every_n_steps,
-        json_path=os.path.join(cfg.output_dir, "throughput.jsonl"))
-    estimator.train(
-        input_fn=runtime.bind_batch_size(input_fn, cfg.train_batch_size,
-                                         cfg.use_tpu),
-        max_steps=cfg.num_train_steps, hooks=[hook])
-    result["train_summary"] = hook.summary
+    result["train_summary"] = runtime.train_with_progress(
+        estimator, input_fn, cfg, cfg.train_batch_size, cfg.num_train_steps)
 
   if cfg.do_eval:
     eval_files = input_files
@@ -172,6 +151,9 @@ def run(cfg):
     result["eval"] = clean
 
   if cfg.export_dir:
-    result["export_path"] = export_lib.export_saved_model(
-        estimator, cfg.export_dir, cfg.max_seq_length)
+    # The pretraining heads need masked-LM inputs that serving does not have;
+    # what is worth serving from a pretrained model is its encoder.
+    result["export_path"] = export_lib.export_from_checkpoint(
+        "encoder", cfg.bert_config_file, cfg.output_dir, cfg.export_dir,
+        max_seq_length=cfg.max_seq_length)
   return result

@@ -62,8 +62,14 @@ def make_run_config(output_dir, save_checkpoints_steps=1000,
                     use_tpu=False, tpu_name=None, tpu_zone=None,
                     gcp_project=None, master=None, num_tpu_cores=8,
                     random_seed=None, session_config=None,
-                    log_step_count_steps=100):
-  """Returns a RunConfig (a tpu.RunConfig when `use_tpu`)."""
+                    log_step_count_steps=100, save_summary_steps=None):
+  """Returns a RunConfig (a tpu.RunConfig when `use_tpu`).
+
+  Summaries (loss, learning_rate) are written every `save_summary_steps`
+  steps, by default as often as the step log (`log_step_count_steps`).
+  """
+  if save_summary_steps is None:
+    save_summary_steps = log_step_count_steps
   if use_tpu:
     cluster = None
     if tpu_name:
@@ -76,6 +82,7 @@ def make_run_config(output_dir, save_checkpoints_steps=1000,
         save_checkpoints_steps=save_checkpoints_steps,
         keep_checkpoint_max=keep_checkpoint_max,
         tf_random_seed=random_seed,
+        save_summary_steps=save_summary_steps,
         tpu_config=tf.estimator.tpu.TPUConfig(
             iterations_per_loop=iterations_per_loop,
             num_shards=num_tpu_cores,
@@ -87,7 +94,8 @@ def make_run_config(output_dir, save_checkpoints_steps=1000,
       keep_checkpoint_max=keep_checkpoint_max,
       tf_random_seed=random_seed,
       session_config=session_config,
-      log_step_count_steps=log_step_count_steps)
+      log_step_count_steps=log_step_count_steps,
+      save_summary_steps=save_summary_steps)
 
 
 def make_estimator(model_fn, run_config, use_tpu=False, train_batch_size=32,
@@ -104,6 +112,41 @@ def make_estimator(model_fn, run_config, use_tpu=False, train_batch_size=32,
   return tf.estimator.Estimator(model_fn=model_fn, config=run_config)
 
 
+def check_max_seq_length(max_seq_length, bert_config, bert_config_file=None):
+  """Raises ValueError if sequences would exceed the model's positions."""
+  if max_seq_length > bert_config.max_position_embeddings:
+    raise ValueError(
+        "Cannot use sequence length %d because the BERT model was only "
+        "trained up to sequence length %d (max_position_embeddings in %s)." %
+        (max_seq_length, bert_config.max_position_embeddings,
+         bert_config_file or "the BERT config"))
+
+
+def estimator_from_config(cfg, model_fn, train_batch_size=32,
+                          eval_batch_size=8, predict_batch_size=8,
+                          session_config=None):
+  """Builds the (TPU)Estimator from a driver config's common fields.
+
+  `cfg` is any object with output_dir, save_checkpoints_steps,
+  keep_checkpoint_max, iterations_per_loop, random_seed, log_every_n_steps
+  and the TPU fields (use_tpu, tpu_name, tpu_zone, gcp_project, master,
+  num_tpu_cores), such as the drivers' dataclasses.
+  """
+  run_config = make_run_config(
+      cfg.output_dir, save_checkpoints_steps=cfg.save_checkpoints_steps,
+      keep_checkpoint_max=cfg.keep_checkpoint_max,
+      iterations_per_loop=cfg.iterations_per_loop, use_tpu=cfg.use_tpu,
+      tpu_name=cfg.tpu_name, tpu_zone=cfg.tpu_zone,
+      gcp_project=cfg.gcp_project, master=cfg.master,
+      num_tpu_cores=cfg.num_tpu_cores, random_seed=cfg.random_seed,
+      session_config=session_config or make_session_config(),
+      log_step_count_steps=cfg.log_every_n_steps)
+  return make_estimator(model_fn, run_config, use_tpu=cfg.use_tpu,
+                        train_batch_size=train_batch_size,
+                        eval_batch_size=eval_batch_size,
+                        predict_batch_size=predict_batch_size)
+
+
 def bind_batch_size(input_fn, batch_size, use_tpu=False):
   """Adapts `input_fn(params)` for an Estimator that passes no batch size.
 
@@ -112,6 +155,19 @@ def bind_batch_size(input_fn, batch_size, use_tpu=False):
   if use_tpu:
     return input_fn
   return lambda: input_fn({"batch_size": batch_size})
+
+
+def train_with_progress(estimator, input_fn, cfg, batch_size, max_steps,
+                        extra_hooks=None):
+  """Trains to `max_steps` (resuming from the last checkpoint) with a
+  ThroughputHook logging examples/sec and ETA to the log and to
+  `<output_dir>/throughput.jsonl`. Returns the hook's summary dict."""
+  hook = ThroughputHook(
+      batch_size, total_steps=max_steps, every_n_steps=cfg.log_every_n_steps,
+      json_path=os.path.join(cfg.output_dir, "throughput.jsonl"))
+  estimator.train(input_fn=bind_batch_size(input_fn, batch_size, cfg.use_tpu),
+                  max_steps=max_steps, hooks=[hook] + list(extra_hooks or []))
+  return hook.summary
 
 
 def format_seconds(seconds):

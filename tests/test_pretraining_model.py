@@ -202,8 +202,16 @@ def test_script_reference_command_line(tmp_path):
          "--do_eval=True", "--bert_config_file=" + config_file,
          "--train_batch_size=8", "--max_seq_length=%d" % SEQ,
          "--max_predictions_per_seq=%d" % PRED, "--num_train_steps=6",
-         "--num_warmup_steps=2", "--learning_rate=2e-5", "--max_eval_steps=2"]
+         "--num_warmup_steps=2", "--learning_rate=2e-5", "--max_eval_steps=2",
+         "--export_dir=" + str(tmp_path / "encoder_export")]
   proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
   assert proc.returncode == 0, proc.stderr[-3000:]
   results = open(os.path.join(out, "eval_results.txt")).read()
   assert "global_step = 6" in results
+  # The pretrained encoder is exported for serving (pooled/sequence output).
+  from bert_tf import export  # pylint: disable=g-import-not-at-top
+  saved = export.latest_saved_model(str(tmp_path / "encoder_export"))
+  with tf.Graph().as_default(), tf.Session() as sess:
+    meta = tf.saved_model.loader.load(sess, ["serve"], saved)
+    outputs = meta.signature_def["serving_default"].outputs
+    assert sorted(outputs) == ["pooled_output", "sequence_output"]

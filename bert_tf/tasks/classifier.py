@@ -246,20 +246,19 @@ class ClassifierConfig:
   processor_kwargs: dict = dataclasses.field(default_factory=dict)
 
 
-def validate_config(cfg, bert_config):
-  """Raises ValueError for contradictory or impossible settings."""
+def validate_config(cfg, bert_config, need_vocab=True):
+  """Raises ValueError for contradictory or impossible settings.
+
+  `need_vocab=False` when the caller brings its own tokenizer (TF-Hub).
+  """
   if not (cfg.do_train or cfg.do_eval or cfg.do_predict):
     raise ValueError(
         "At least one of `do_train`, `do_eval` or `do_predict` must be True.")
-  if cfg.max_seq_length > bert_config.max_position_embeddings:
-    raise ValueError(
-        "Cannot use sequence length %d because the BERT model was only "
-        "trained up to sequence length %d (max_position_embeddings in %s)." %
-        (cfg.max_seq_length, bert_config.max_position_embeddings,
-         cfg.bert_config_file))
+  runtime.check_max_seq_length(cfg.max_seq_length, bert_config,
+                               cfg.bert_config_file)
   if cfg.max_seq_length < 3:
     raise ValueError("max_seq_length must be at least 3 ([CLS] x [SEP]).")
-  if not cfg.vocab_file and not cfg.spm_model_file:
+  if need_vocab and not cfg.vocab_file and not cfg.spm_model_file:
     raise ValueError("Give --vocab_file (or --spm_model_file).")
   tokenization.validate_case_matches_checkpoint(cfg.do_lower_case,
                                                 cfg.init_checkpoint)
@@ -276,23 +275,34 @@ def _write_text_atomic(path, text):
   input_pipeline.atomic_write_text(path, text)
 
 
-def run(cfg):
+def run(cfg, bert_config=None, tokenizer=None, model_builder=None):
   """Trains, evaluates, predicts and/or exports as `cfg` asks.
+
+  Args:
+    cfg: `ClassifierConfig`.
+    bert_config: optional `BertConfig` used instead of reading
+      `cfg.bert_config_file` (TF-Hub: inferred from the module).
+    tokenizer: optional `FullTokenizer` used instead of `cfg.vocab_file` and
+      `cfg.do_lower_case` (TF-Hub: from the module's tokenization_info).
+    model_builder: optional, passed to `model_fn.model_fn_builder` to build
+      the encoder instead of `BertModel` (TF-Hub: `hub.hub_model_builder`).
 
   Returns:
     dict with "eval" (metrics dict), "predict_file", "export_path",
     "train_summary" (throughput) where those ran.
   """
   runtime.set_verbosity()
-  bert_config = modeling.BertConfig.from_json_file(cfg.bert_config_file)
-  validate_config(cfg, bert_config)
+  if bert_config is None:
+    bert_config = modeling.BertConfig.from_json_file(cfg.bert_config_file)
+  validate_config(cfg, bert_config, need_vocab=tokenizer is None)
   tf.io.gfile.makedirs(cfg.output_dir)
 
   processor = glue.get_processor(cfg.task_name, **cfg.processor_kwargs)
   is_regression = bool(getattr(processor, "is_regression", False))
-  tokenizer = tokenization.FullTokenizer(
-      vocab_file=cfg.vocab_file, do_lower_case=cfg.do_lower_case,
-      spm_model_file=cfg.spm_model_file, check_special=True)
+  if tokenizer is None:
+    tokenizer = tokenization.FullTokenizer(
+        vocab_file=cfg.vocab_file, do_lower_case=cfg.do_lower_case,
+        spm_model_file=cfg.spm_model_file, check_special=True)
   if tokenizer.vocab and len(tokenizer.vocab) > bert_config.vocab_size:
     raise ValueError(
         "The vocabulary %s has %d entries but the BERT config %s has "
@@ -330,19 +340,10 @@ def run(cfg):
       num_train_steps=num_train_steps,
       num_warmup_steps=num_warmup_steps,
       use_tpu=cfg.use_tpu,
-      use_one_hot_embeddings=cfg.use_tpu)
-  run_config = runtime.make_run_config(
-      cfg.output_dir, save_checkpoints_steps=cfg.save_checkpoints_steps,
-      keep_checkpoint_max=cfg.keep_checkpoint_max,
-      iterations_per_loop=cfg.iterations_per_loop, use_tpu=cfg.use_tpu,
-      tpu_name=cfg.tpu_name, tpu_zone=cfg.tpu_zone,
-      gcp_project=cfg.gcp_project, master=cfg.master,
-      num_tpu_cores=cfg.num_tpu_cores, random_seed=cfg.random_seed,
-      session_config=runtime.make_session_config(),
-      log_step_count_steps=cfg.log_every_n_steps)
-  estimator = runtime.make_estimator(
-      model_fn, run_config, use_tpu=cfg.use_tpu,
-      train_batch_size=cfg.train_batch_size,
+      use_one_hot_embeddings=cfg.use_tpu,
+      model_builder=model_builder)
+  estimator = runtime.estimator_from_config(
+      cfg, model_fn, train_batch_size=cfg.train_batch_size,
       eval_batch_size=cfg.eval_batch_size,
       predict_batch_size=cfg.predict_batch_size)
   spec = name_to_features(cfg.max_seq_length, is_regression)
@@ -358,15 +359,8 @@ def run(cfg):
     input_fn = input_pipeline.file_based_input_fn_builder(
         [train_file], spec, is_training=True, drop_remainder=True,
         seed=cfg.random_seed)
-    hook = runtime.ThroughputHook(
-        cfg.train_batch_size, total_steps=num_train_steps,
-        every_n_steps=cfg.log_every_n_steps,
-        json_path=os.path.join(cfg.output_dir, "throughput.jsonl"))
-    estimator.train(
-        input_fn=runtime.bind_batch_size(input_fn, cfg.train_batch_size,
-                                         cfg.use_tpu),
-        max_steps=num_train_steps, hooks=[hook])
-    result["train_summary"] = hook.summary
+    result["train_summary"] = runtime.train_with_progress(
+        estimator, input_fn, cfg, cfg.train_batch_size, num_train_steps)
 
   if cfg.do_eval:
     eval_examples = processor.get_dev_examples(cfg.data_dir)
@@ -415,7 +409,11 @@ def run(cfg):
 
   if cfg.export_dir:
     result["export_path"] = export_lib.export_saved_model(
-        estimator, cfg.export_dir, cfg.max_seq_length)
+        estimator, cfg.export_dir, cfg.max_seq_length,
+        vocab_file=None if tokenizer.sp_model else tokenizer.vocab_file,
+        do_lower_case=tokenizer.do_lower_case, task="classifier",
+        labels=label_list, is_regression=is_regression,
+        extra_metadata={"task_name": cfg.task_name})
   return result
 
 

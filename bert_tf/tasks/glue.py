@@ -149,8 +149,10 @@ def read_rows(path, delimiter="\t", quotechar=None):
         rows.append(Row(line_number, line.split(delimiter)))
     return rows
 
+  # strict: a quote that is never closed, or text right after a closing
+  # quote, is an error rather than silently merged into one field.
   reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter,
-                      quotechar=quotechar)
+                      quotechar=quotechar, strict=True)
   start_line = 1
   try:
     for fields in reader:
@@ -158,9 +160,11 @@ def read_rows(path, delimiter="\t", quotechar=None):
         rows.append(Row(start_line, fields))
       start_line = reader.line_num + 1
   except csv.Error as e:
-    raise ValueError("%s:%d: malformed %s record: %s" %
+    raise ValueError("%s:%d: malformed %s record: %s (expected each quoted "
+                     "field to be closed by %s and followed by the delimiter "
+                     "or the line end)" %
                      (path, start_line, "CSV" if delimiter == "," else
-                      "delimited", e))
+                      "delimited", e, quotechar))
   return rows
 
 

@@ -82,12 +82,8 @@ def validate_config(cfg, bert_config):
     raise ValueError(
         "If `do_predict` or `do_eval` is True, then `predict_file` must be "
         "given.")
-  if cfg.max_seq_length > bert_config.max_position_embeddings:
-    raise ValueError(
-        "Cannot use sequence length %d because the BERT model was only "
-        "trained up to sequence length %d (max_position_embeddings in %s)." %
-        (cfg.max_seq_length, bert_config.max_position_embeddings,
-         cfg.bert_config_file))
+  runtime.check_max_seq_length(cfg.max_seq_length, bert_config,
+                               cfg.bert_config_file)
   if cfg.max_seq_length <= cfg.max_query_length + 3:
     raise ValueError(
         "The max_seq_length (%d) must be greater than max_query_length (%d) "
@@ -190,18 +186,8 @@ def run(cfg):
       init_checkpoint=cfg.init_checkpoint, learning_rate=cfg.learning_rate,
       num_train_steps=num_train_steps, num_warmup_steps=num_warmup_steps,
       use_tpu=cfg.use_tpu, use_one_hot_embeddings=cfg.use_tpu)
-  run_config = runtime.make_run_config(
-      cfg.output_dir, save_checkpoints_steps=cfg.save_checkpoints_steps,
-      keep_checkpoint_max=cfg.keep_checkpoint_max,
-      iterations_per_loop=cfg.iterations_per_loop, use_tpu=cfg.use_tpu,
-      tpu_name=cfg.tpu_name, tpu_zone=cfg.tpu_zone,
-      gcp_project=cfg.gcp_project, master=cfg.master,
-      num_tpu_cores=cfg.num_tpu_cores, random_seed=cfg.random_seed,
-      session_config=runtime.make_session_config(),
-      log_step_count_steps=cfg.log_every_n_steps)
-  estimator = runtime.make_estimator(
-      model_fn, run_config, use_tpu=cfg.use_tpu,
-      train_batch_size=cfg.train_batch_size,
+  estimator = runtime.estimator_from_config(
+      cfg, model_fn, train_batch_size=cfg.train_batch_size,
       predict_batch_size=cfg.predict_batch_size)
 
   if cfg.do_train:
@@ -218,15 +204,8 @@ def run(cfg):
     input_fn = input_pipeline.file_based_input_fn_builder(
         [train_path], squad.name_to_features(cfg.max_seq_length, True),
         is_training=True, drop_remainder=True, seed=cfg.random_seed)
-    hook = runtime.ThroughputHook(
-        cfg.train_batch_size, total_steps=num_train_steps,
-        every_n_steps=cfg.log_every_n_steps,
-        json_path=os.path.join(cfg.output_dir, "throughput.jsonl"))
-    estimator.train(
-        input_fn=runtime.bind_batch_size(input_fn, cfg.train_batch_size,
-                                         cfg.use_tpu),
-        max_steps=num_train_steps, hooks=[hook])
-    result["train_summary"] = hook.summary
+    result["train_summary"] = runtime.train_with_progress(
+        estimator, input_fn, cfg, cfg.train_batch_size, num_train_steps)
 
   if cfg.do_predict or cfg.do_eval:
     eval_examples = squad.read_squad_examples(
@@ -286,5 +265,6 @@ def run(cfg):
   if cfg.export_dir:
     result["export_path"] = export_lib.export_saved_model(
         estimator, cfg.export_dir, cfg.max_seq_length,
-        extra_int_features=("unique_ids",))
+        extra_int_features=("unique_ids",), vocab_file=cfg.vocab_file,
+        do_lower_case=cfg.do_lower_case, task="squad")
   return result

@@ -1,0 +1,141 @@
+"""Accuracy benchmark: SQuAD v1.1 fine-tuning of the converted shared MiniLM.
+
+  .venv/bin/python bench/squad.py                 # defaults below
+  .venv/bin/python bench/squad.py --quick         # a smoke run
+
+Split (by article, so no context is shared): ../shared/data/squad/
+dev-v1.1-part-a.json holds 24 articles; the first 12 (in file order) are the
+training part, the last 12 the evaluation part. Training uses the first gold
+answer of each question (as SQuAD training data has one); evaluation scores
+against all three gold answers with the official v1.1 definitions.
+Prints a table and writes JSON.
+"""
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from bert_tf import convert  # pylint: disable=g-import-not-at-top
+from bert_tf.tasks import squad_runner
+
+SHARED = os.environ.get("BERT_TF_SHARED", os.path.join(os.path.dirname(ROOT),
+                                                        "shared"))
+
+
+def split_by_article(source, out_dir, num_train_articles, max_articles=None):
+  with open(source, encoding="utf-8") as f:
+    dataset = json.load(f)
+  articles = dataset["data"]
+  if max_articles:
+    articles = articles[:max_articles]
+  train = articles[:num_train_articles]
+  dev = articles[num_train_articles:]
+  train_one = []
+  for article in train:
+    paragraphs = []
+    for p in article["paragraphs"]:
+      qas = [dict(q, answers=q["answers"][:1]) for q in p["qas"]]
+      paragraphs.append(dict(p, qas=qas))
+    train_one.append(dict(article, paragraphs=paragraphs))
+  paths = {}
+  for name, arts in (("train", train_one), ("dev", dev)):
+    path = os.path.join(out_dir, "squad-%s.json" % name)
+    with open(path, "w", encoding="utf-8") as f:
+      json.dump({"version": dataset.get("version", "1.1"), "data": arts}, f)
+    paths[name] = path
+  count = lambda arts: sum(len(p["qas"]) for a in arts for p in a["paragraphs"])
+  return (paths, [a["title"] for a in train], [a["title"] for a in dev],
+          count(train), count(dev))
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__)
+  parser.add_argument("--max_seq_length", type=int, default=256)
+  parser.add_argument("--doc_stride", type=int, default=128)
+  parser.add_argument("--max_query_length", type=int, default=64)
+  parser.add_argument("--train_batch_size", type=int, default=16)
+  parser.add_argument("--learning_rate", type=float, default=1e-4)
+  parser.add_argument("--num_train_epochs", type=float, default=2.0)
+  parser.add_argument("--num_train_articles", type=int, default=12)
+  parser.add_argument("--random_seed", type=int, default=12345)
+  parser.add_argument("--quick", action="store_true",
+                      help="4 articles, tiny training: a smoke run")
+  parser.add_argument("--results_dir", default=os.path.join(ROOT, "bench",
+                                                            "results"))
+  parser.add_argument("--json", default=None)
+  args = parser.parse_args()
+
+  os.makedirs(args.results_dir, exist_ok=True)
+  model_dir = os.path.join(args.results_dir, "minilm-google")
+  if not os.path.exists(os.path.join(model_dir, "bert_config.json")):
+    convert.hf_to_google(
+        os.path.join(SHARED, "models", "minilm-l6-h384-uncased"), model_dir)
+  work = os.path.join(args.results_dir, "squad-quick" if args.quick else
+                      "squad")
+  if os.path.exists(work):
+    shutil.rmtree(work)
+  os.makedirs(work)
+  num_train = 2 if args.quick else args.num_train_articles
+  paths, train_titles, dev_titles, n_train, n_dev = split_by_article(
+      os.path.join(SHARED, "data", "squad", "dev-v1.1-part-a.json"), work,
+      num_train, max_articles=4 if args.quick else None)
+
+  cfg = squad_runner.SquadConfig(
+      bert_config_file=os.path.join(model_dir, "bert_config.json"),
+      vocab_file=os.path.join(model_dir, "vocab.txt"),
+      init_checkpoint=os.path.join(model_dir, "bert_model.ckpt"),
+      output_dir=os.path.join(work, "model"), train_file=paths["train"],
+      predict_file=paths["dev"], do_lower_case=True,
+      max_seq_length=args.max_seq_length, doc_stride=args.doc_stride,
+      max_query_length=args.max_query_length, do_train=True, do_predict=True,
+      do_eval=True, train_batch_size=args.train_batch_size,
+      predict_batch_size=32, learning_rate=args.learning_rate,
+      num_train_epochs=0.05 if args.quick else args.num_train_epochs,
+      save_checkpoints_steps=100000, random_seed=args.random_seed,
+      log_every_n_steps=20)
+  start = time.time()
+  result = squad_runner.run(cfg)
+  wall = time.time() - start
+  record = {
+      "benchmark": "squad_v1.1",
+      "date": time.strftime("%Y-%m-%d"),
+      "model": "minilm-l6-h384-uncased (converted)",
+      "split": {"train_articles": train_titles, "dev_articles": dev_titles,
+                "train_questions": n_train, "dev_questions": n_dev},
+      "recipe": {k: getattr(args, k) for k in (
+          "max_seq_length", "doc_stride", "max_query_length",
+          "train_batch_size", "learning_rate", "num_train_epochs",
+          "random_seed")},
+      "exact_match": result["eval"]["exact_match"],
+      "f1": result["eval"]["f1"],
+      "train_examples_per_sec": result["train_summary"]["examples_per_sec"],
+      "train_wall_sec": result["train_summary"]["wall_sec"],
+      "predict_examples_per_sec": result["predict_summary"][
+          "examples_per_sec"],
+      "total_wall_sec": round(wall, 1),
+      "machine": "%s, %d cores" % (platform.machine(), os.cpu_count()),
+  }
+  path = args.json or os.path.join(
+      args.results_dir, "squad%s.json" % ("-quick" if args.quick else ""))
+  with open(path, "w") as f:
+    json.dump(record, f, indent=2)
+  print("\n| train q | dev q | seq | epochs | lr | EM | F1 | train ex/s |"
+        " predict feat/s | total time |")
+  print("|---|---|---|---|---|---|---|---|---|---|")
+  print("| %d | %d | %d | %g | %g | %.2f | %.2f | %.1f | %.1f | %.0f s |" % (
+      n_train, n_dev, args.max_seq_length, cfg.num_train_epochs,
+      args.learning_rate, record["exact_match"], record["f1"],
+      record["train_examples_per_sec"], record["predict_examples_per_sec"],
+      wall))
+  print("JSON: " + path)
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,285 @@
+"""Fast prediction from an exported SavedModel, with a warm session.
+
+`Predictor(export_dir)` loads the SavedModel once into a persistent session
+and tokenizes in Python with `FullTokenizer` (the vocabulary and casing come
+from the export's `assets.extra`, written by `export.export_saved_model`, or
+are given). Features are built exactly as `tasks.classifier` builds them
+(`convert_single_example`), so predictions equal `estimator.predict`'s.
+
+  predictor = Predictor("/tmp/export")           # or a timestamped child
+  probs = predictor.predict(["a sentence", ("text a", "text b")])
+  # float32 [2, num_labels]; regression exports give float32 [2]
+
+Command:
+
+  python -m bert_tf.predictor --export_dir=DIR --input_file=F.tsv|F.txt \
+    [--output_file=OUT.tsv] [--batch_size=32]
+
+A .tsv line is `text_a` or `text_a<TAB>text_b`; any other file is one text per
+line. The output has one line per input line: the tab-separated class
+probabilities (or the regression value), as run_classifier's
+test_results.tsv.
+
+This module never reads absl FLAGS (flags are defined only when it runs as a
+script).
+"""
+
+import os
+import uuid
+
+import numpy as np
+import tensorflow.compat.v1 as tf
+
+from bert_tf import export as export_lib
+from bert_tf import tokenization
+from bert_tf.tasks import classifier
+from bert_tf.tasks import glue
+
+_TEXT_INPUTS = ("input_ids", "input_mask", "segment_ids")
+
+
+def _as_pair(item, index):
+  """Returns (text_a, text_b or None) of one input item."""
+  if isinstance(item, (str, bytes)):
+    return tokenization.convert_to_unicode(item), None
+  if isinstance(item, (tuple, list)) and 1 <= len(item) <= 2:
+    a = tokenization.convert_to_unicode(item[0])
+    b = item[1] if len(item) == 2 else None
+    return a, (tokenization.convert_to_unicode(b) if b else None)
+  raise ValueError("Input %d must be a text or a (text_a, text_b) pair, got "
+                   "%r" % (index, item))
+
+
+class Predictor(object):
+  """A SavedModel in a persistent session, with the classifier's features.
+
+  Args:
+    export_dir: a SavedModel directory, or a parent of timestamped ones (the
+      newest is used).
+    vocab_file: vocabulary (default: the export's assets.extra/vocab.txt).
+    do_lower_case: casing (default: recorded in the export).
+    signature_key: the signature to run.
+    session_config: optional tf.ConfigProto.
+  """
+
+  def __init__(self, export_dir, vocab_file=None, do_lower_case=None,
+               signature_key="serving_default", session_config=None):
+    self.saved_model_dir = export_lib.latest_saved_model(export_dir)
+    self.metadata = export_lib.read_export_metadata(self.saved_model_dir)
+    if vocab_file is None:
+      vocab_file = os.path.join(self.saved_model_dir, export_lib.EXTRA_DIR,
+                                export_lib.VOCAB_FILE)
+      if not tf.io.gfile.exists(vocab_file):
+        raise FileNotFoundError(
+            "The export %s carries no %s/%s: pass vocab_file (and "
+            "do_lower_case)" % (self.saved_model_dir, export_lib.EXTRA_DIR,
+                                export_lib.VOCAB_FILE))
+    if do_lower_case is None:
+      do_lower_case = self.metadata.get("do_lower_case")
+      if do_lower_case is None:
+        raise ValueError("The export %s does not record do_lower_case: pass it"
+                         % self.saved_model_dir)
+    self.tokenizer = tokenization.FullTokenizer(vocab_file, do_lower_case)
+    self.labels = self.metadata.get("labels")
+    self.is_regression = bool(self.metadata.get("is_regression"))
+
+    self.graph = tf.Graph()
+    self.session = tf.Session(graph=self.graph, config=session_config)
+    with self.graph.as_default():
+      meta_graph = tf.saved_model.loader.load(
+          self.session, [tf.saved_model.tag_constants.SERVING],
+          self.saved_model_dir)
+    if signature_key not in meta_graph.signature_def:
+      raise ValueError("%s has no signature %r (it has: %s)" % (
+          self.saved_model_dir, signature_key,
+          ", ".join(sorted(meta_graph.signature_def))))
+    signature = meta_graph.signature_def[signature_key]
+    self.input_names = sorted(signature.inputs)
+    self.output_names = sorted(signature.outputs)
+    for name in _TEXT_INPUTS:
+      if name not in signature.inputs:
+        raise ValueError("Signature %r of %s lacks the input %r (inputs: %s)"
+                         % (signature_key, self.saved_model_dir, name,
+                            ", ".join(self.input_names)))
+    dims = signature.inputs["input_ids"].tensor_shape.dim
+    seq = dims[1].size if len(dims) == 2 else -1
+    self.max_seq_length = seq if seq > 0 else self.metadata.get(
+        "max_seq_length")
+    if not self.max_seq_length:
+      raise ValueError("Cannot tell the sequence length of %s" %
+                       self.saved_model_dir)
+    inputs = [self.graph.get_tensor_by_name(signature.inputs[n].name)
+              for n in self.input_names]
+    outputs = [self.graph.get_tensor_by_name(signature.outputs[n].name)
+               for n in self.output_names]
+    self._run = self.session.make_callable(outputs, feed_list=inputs)
+
+  def featurize(self, inputs):
+    """Classifier features of `inputs` (texts or (text_a, text_b) pairs).
+
+    Returns:
+      dict name -> int32 np.ndarray: input_ids, input_mask, segment_ids
+      [n, max_seq_length] (plus unique_ids [n] = 0..n-1 if the signature
+      takes them).
+    """
+    if isinstance(inputs, (str, bytes)):
+      inputs = [inputs]
+    feats = []
+    for i, item in enumerate(inputs):
+      a, b = _as_pair(item, i)
+      example = glue.InputExample("predict-%d" % i, a, b, "0")
+      # ex_index >= 3 keeps convert_single_example from logging examples.
+      feats.append(classifier.convert_single_example(
+          3 + i, example, ["0"], self.max_seq_length, self.tokenizer))
+    arrays = {name: np.array([getattr(f, name) for f in feats],
+                             np.int32).reshape([-1, self.max_seq_length])
+              for name in _TEXT_INPUTS}
+    if "unique_ids" in self.input_names:
+      arrays["unique_ids"] = np.arange(len(feats), dtype=np.int32)
+    return arrays
+
+  def run(self, features, batch_size=32):
+    """Runs the signature over `features` in batches.
+
+    Args:
+      features: dict input name -> np.ndarray with a leading batch axis.
+      batch_size: examples per session run.
+
+    Returns:
+      dict output name -> np.ndarray, concatenated over the batches.
+    """
+    missing = [n for n in self.input_names if n not in features]
+    if missing:
+      raise ValueError("Missing inputs %s (the signature takes %s)" %
+                       (", ".join(missing), ", ".join(self.input_names)))
+    n = len(features["input_ids"])
+    chunks = {name: [] for name in self.output_names}
+    for start in range(0, n, max(1, batch_size)):
+      values = self._run(*[features[name][start:start + batch_size]
+                           for name in self.input_names])
+      for name, value in zip(self.output_names, values):
+        chunks[name].append(value)
+    if n == 0:
+      return {name: np.zeros([0]) for name in self.output_names}
+    return {name: np.concatenate(parts, axis=0)
+            for name, parts in chunks.items()}
+
+  def predict_outputs(self, inputs, batch_size=32):
+    """All outputs of the signature for texts or pairs (see `featurize`)."""
+    return self.run(self.featurize(inputs), batch_size)
+
+  def predict(self, inputs, batch_size=32):
+    """Class probabilities float32 [n, num_labels] (regression: values [n]).
+
+    Args:
+      inputs: a text, or a list of texts and/or (text_a, text_b) pairs.
+      batch_size: examples per session run.
+    """
+    if "probabilities" in self.output_names:
+      key = "probabilities"
+    elif "predictions" in self.output_names:
+      key = "predictions"
+    else:
+      raise ValueError(
+          "%s is not a classifier export (outputs: %s); use predict_outputs"
+          % (self.saved_model_dir, ", ".join(self.output_names)))
+    return self.predict_outputs(inputs, batch_size)[key]
+
+  def close(self):
+    self.session.close()
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *unused):
+    self.close()
+    return False
+
+
+def read_inputs(input_file):
+  """Reads texts / pairs: TSV `a[<TAB>b]` lines, or one text per line."""
+  if not tf.io.gfile.exists(input_file):
+    raise FileNotFoundError("Input file not found: %s" % input_file)
+  with tf.io.gfile.GFile(input_file, "rb") as f:
+    data = f.read()
+  try:
+    lines = data.decode("utf-8").splitlines()
+  except UnicodeDecodeError as e:
+    raise ValueError("%s is not UTF-8 text: %s" % (input_file, e))
+  if not input_file.endswith(".tsv"):
+    return lines
+  items = []
+  for number, line in enumerate(lines, 1):
+    fields = line.split("\t")
+    if len(fields) > 2:
+      raise ValueError("%s:%d has %d tab-separated fields; expected text_a "
+                       "or text_a<TAB>text_b" % (input_file, number,
+                                                 len(fields)))
+    items.append(tuple(fields))
+  return items
+
+
+def format_predictions(values):
+  """Lines of test_results.tsv: tab-separated probabilities, or a value."""
+  values = np.asarray(values)
+  if values.ndim == 1:
+    return "".join("%.6f\n" % float(v) for v in values)
+  return "".join("\t".join("%.8f" % p for p in row) + "\n" for row in values)
+
+
+def predict_file(export_dir, input_file, output_file=None, batch_size=32,
+                 vocab_file=None, do_lower_case=None):
+  """Predicts every line of `input_file`; writes `output_file` atomically.
+
+  Returns:
+    np.ndarray, the predictions (also printed to stdout without
+    `output_file`).
+  """
+  items = read_inputs(input_file)
+  with Predictor(export_dir, vocab_file, do_lower_case) as predictor:
+    values = predictor.predict(items, batch_size)
+  text = format_predictions(values)
+  if output_file:
+    directory = os.path.dirname(os.path.abspath(output_file))
+    tf.io.gfile.makedirs(directory)
+    tmp = os.path.join(directory, ".%s.tmp-%s" % (
+        os.path.basename(output_file), uuid.uuid4().hex[:8]))
+    with tf.io.gfile.GFile(tmp, "w") as f:
+      f.write(text)
+    tf.io.gfile.rename(tmp, output_file, overwrite=True)
+  else:
+    print(text, end="")
+  return values
+
+
+def _define_cli_flags():
+  """Defines the command's flags (only when run as a script)."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  flags.DEFINE_string("export_dir", None,
+                      "SavedModel directory (or parent of timestamped ones).")
+  flags.DEFINE_string("input_file", None,
+                      ".tsv (text_a[<TAB>text_b]) or text, one per line.")
+  flags.DEFINE_string("output_file", None,
+                      "Where to write the predictions (default: stdout).")
+  flags.DEFINE_integer("batch_size", 32, "Examples per session run.")
+  flags.DEFINE_string("vocab_file", None,
+                      "Vocabulary (default: the export's own).")
+  flags.DEFINE_bool("do_lower_case", None,
+                    "Casing (default: recorded in the export).")
+  flags.mark_flag_as_required("export_dir")
+  flags.mark_flag_as_required("input_file")
+  return flags.FLAGS
+
+
+def _cli_main(flag_values):
+  from bert_tf import runtime  # pylint: disable=g-import-not-at-top
+  runtime.set_verbosity(tf.logging.WARN)
+  predict_file(flag_values.export_dir, flag_values.input_file,
+               flag_values.output_file, flag_values.batch_size,
+               flag_values.vocab_file, flag_values.do_lower_case)
+
+
+if __name__ == "__main__":
+  from bert_tf import flags as _bert_flags  # pylint: disable=g-import-not-at-top
+  _flags = _define_cli_flags()
+  _bert_flags.run_main(lambda argv: _cli_main(_flags))
