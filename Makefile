@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install -q --upgrade pip setuptools wheel
+	$(PIP) install -q --upgrade pip "setuptools<80" wheel
 
 $(VENV)/.installed-base: setup.py | $(PY)
 	$(PIP) install -q -e . "numpy<2"

@@ -24,6 +24,8 @@ install_requires = [
     "safetensors>=0.4",
     "numpy>=1.23,<2",
     "matplotlib>=3.7",
+    # tensorflow-hub 0.15 imports pkg_resources, which newer setuptools drop.
+    "setuptools<80",
 ]
 if os.environ.get("BERT_TF_GPU") != "1":
   install_requires.insert(0, "tensorflow-cpu==" + TF_VERSION)
@@ -49,6 +51,9 @@ setup(
             "pytest>=7",
             "torch==2.13.0",
             "transformers>=5,<6",
+            # Independent implementations of the metrics (golden values).
+            "scipy<1.16",
+            "scikit-learn<1.8",
             "numpy<2",
         ],
     },

@@ -535,22 +535,31 @@ def main(argv=None):
                                    os.cpu_count()),
       "load_average_start": [round(x, 2) for x in os.getloadavg()],
   }
+  record["json"] = args.json
+  record["complete"] = False
+
+  def save():
+    record["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    record["total_wall_sec"] = round(time.time() - _START, 1)
+    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+    with open(args.json, "w") as f:
+      json.dump(record, f, indent=2)
+
+  # The JSON is rewritten after every stage ("complete" turns true at the end).
   tokenizer, _, record["vocab"] = stage_vocab(args, train_files,
                                               held_out_file)
   timing_instances, record["data_creation"] = stage_data_timing(
       args, tokenizer, train_files)
+  save()
   if args.train_steps > 0:
     record["scratch"] = stage_scratch(args, tokenizer, record["vocab"],
                                       timing_instances, train_files,
                                       held_out_file)
+    save()
   if args.minilm_steps > 0:
     record["minilm"] = stage_minilm(args, train_files, held_out_file)
-  record["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
-  record["total_wall_sec"] = round(time.time() - _START, 1)
-  record["json"] = args.json
-  os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-  with open(args.json, "w") as f:
-    json.dump(record, f, indent=2)
+  record["complete"] = True
+  save()
   print_tables(record)
   return record
 

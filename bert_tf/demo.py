@@ -60,7 +60,6 @@ import logging as std_logging
 import os
 import random
 import re
-import shutil
 import sys
 import time
 from typing import Optional
@@ -102,15 +101,17 @@ class DemoConfig:
   max_seq_length: int = 64
   max_predictions_per_seq: int = 10
   dupe_factor: int = 5
-  pretrain_steps: int = 500
-  pretrain_batch_size: int = 32
-  pretrain_learning_rate: float = 1e-3
-  finetune_epochs: float = 2.0
+  pretrain_steps: int = 1500
+  pretrain_batch_size: int = 16
+  pretrain_learning_rate: float = 5e-4
+  finetune_epochs: float = 4.0
   finetune_batch_size: int = 32
   finetune_learning_rate: Optional[float] = None  # 5e-4, MiniLM: 1e-4
   num_classes: int = 8
+  compare_with_scratch: bool = False
   num_predictions: int = 8
-  log_every_n_steps: int = 25
+  pretrain_log_every_n_steps: int = 100
+  log_every_n_steps: int = 20
   seed: int = 12345
 
   def resolved(self):
@@ -126,6 +127,7 @@ class DemoConfig:
       cfg.finetune_epochs = min(cfg.finetune_epochs, 1.0)
       cfg.finetune_batch_size = min(cfg.finetune_batch_size, 8)
       cfg.num_predictions = min(cfg.num_predictions, 4)
+      cfg.pretrain_log_every_n_steps = 2
       cfg.log_every_n_steps = 2
     return cfg
 
@@ -563,6 +565,8 @@ def run(cfg):
     for key in ("vocab_file", "pretraining_data_dir", "pretrain_dir"):
       del paths[key]
     paths["minilm_checkpoint_dir"] = os.path.join(out, "minilm")
+  elif cfg.compare_with_scratch:
+    paths["finetune_scratch_dir"] = os.path.join(out, "finetune_scratch")
   owned = sorted({os.path.relpath(p, out).split(os.sep)[0]
                   for p in paths.values()})
   _prepare_output_dir(out, owned)
@@ -670,7 +674,7 @@ def run(cfg):
         num_warmup_steps=max(1, cfg.pretrain_steps // 10),
         save_checkpoints_steps=max(cfg.pretrain_steps // 2, 1),
         max_eval_steps=20, keep_checkpoint_max=2, random_seed=cfg.seed,
-        log_every_n_steps=cfg.log_every_n_steps))
+        log_every_n_steps=cfg.pretrain_log_every_n_steps))
     summary["pretrain"] = _float_metrics(result["eval"])
     init_checkpoint = tf.train.latest_checkpoint(paths["pretrain_dir"])
     _say("    Held-out sentences: masked-LM accuracy %.3f, next-sentence "
@@ -726,6 +730,23 @@ def run(cfg):
       log_every_n_steps=cfg.log_every_n_steps,
       processor_kwargs=task_processor_kwargs(labels)))
   summary["finetune"] = _float_metrics(result["eval"])
+  if cfg.compare_with_scratch and not cfg.from_minilm:
+    _say("    The same fine-tuning from a random initialisation, for "
+         "comparison:")
+    scratch = classifier.run(classifier.ClassifierConfig(
+        task_name="generic", data_dir=paths["finetune_data_dir"],
+        bert_config_file=bert_config_file,
+        output_dir=paths["finetune_scratch_dir"], vocab_file=vocab_file,
+        do_lower_case=True, max_seq_length=cfg.max_seq_length, do_train=True,
+        do_eval=True, train_batch_size=cfg.finetune_batch_size,
+        eval_batch_size=64, learning_rate=cfg.finetune_learning_rate,
+        num_train_epochs=cfg.finetune_epochs,
+        save_checkpoints_steps=max(steps // 2, 1), keep_checkpoint_max=1,
+        random_seed=cfg.seed, log_every_n_steps=cfg.log_every_n_steps,
+        processor_kwargs=task_processor_kwargs(labels)))
+    summary["finetune_scratch"] = _float_metrics(scratch["eval"])
+    _say("    From scratch: dev accuracy %.3f, Matthews correlation %.3f" % (
+        scratch["eval"]["eval_accuracy"], scratch["eval"]["mcc"]))
   export_path = result["export_path"]
   paths["saved_model"] = export_path
   _say("    Dev: accuracy %.3f, Matthews correlation %.3f -> %s" % (
@@ -820,6 +841,10 @@ def _print_summary(cfg, summary):
            summary["served"]["macro_f1"], summary["finetune"]["mcc"]))
   _say("  (chance %.3f; always answering the largest group %.3f)" % (
       1.0 / len(data["labels"]), data["dev_majority_baseline"]))
+  if "finetune_scratch" in summary:
+    _say("  The same fine-tuning from random weights: accuracy %.3f, MCC %.3f"
+         % (summary["finetune_scratch"]["eval_accuracy"],
+            summary["finetune_scratch"]["mcc"]))
   if cfg.quick:
     _say("  --quick: a few steps per stage; the numbers mean nothing.")
   _say("Outputs:")
@@ -830,6 +855,7 @@ def _print_summary(cfg, summary):
                      ("minilm_checkpoint_dir", "converted MiniLM"),
                      ("finetune_data_dir", "task TSVs (train, dev)"),
                      ("finetune_dir", "fine-tuned model, eval_results.txt"),
+                     ("finetune_scratch_dir", "the same from random weights"),
                      ("saved_model", "SavedModel"),
                      ("predictions_file", "answers from the SavedModel"),
                      ("plots_dir", "plots (PNG)"),
@@ -879,6 +905,9 @@ def _define_flags():
                      "Fine-tuning epochs over the training sentences.")
   flags.DEFINE_float("finetune_learning_rate", None,
                      "Fine-tuning learning rate (default 5e-4, MiniLM 1e-4).")
+  flags.DEFINE_bool("compare_with_scratch", False,
+                    "Also fine-tune from random weights (about a minute "
+                    "more) to show what the pretraining adds.")
   flags.DEFINE_integer("vocab_size", defaults.vocab_size, "Vocabulary size.")
   flags.DEFINE_integer("seed", defaults.seed, "Random seed.")
 
@@ -892,6 +921,7 @@ def main(_):
       pretrain_steps=options.pretrain_steps,
       finetune_epochs=options.finetune_epochs,
       finetune_learning_rate=options.finetune_learning_rate,
+      compare_with_scratch=options.compare_with_scratch,
       vocab_size=options.vocab_size, seed=options.seed)
   run(cfg)
   return 0

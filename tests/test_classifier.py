@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 
+from bert_tf import input_pipeline
 from bert_tf import modeling
 from bert_tf import tokenization
 from bert_tf.tasks import classifier
@@ -112,7 +113,7 @@ def test_feature_cache_reused_and_invalidated(tmp_path, tiny_vocab_file):
   p5 = classifier.cached_features_file(examples, ["0", "1"], 16, cased,
                                        str(tmp_path), "train")
   assert len({p1, p3, p4, p5}) == 4
-  records = list(tf.data.TFRecordDataset(p1).as_numpy_iterator())
+  records = list(input_pipeline.iter_records(p1))
   assert len(records) == 5
   parsed = tf.train.Example.FromString(records[0]).features.feature
   assert sorted(parsed.keys()) == ["input_ids", "input_mask",
@@ -214,3 +215,33 @@ def test_script_reference_command_line(tmp_path, tiny_vocab_file):
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert os.path.exists(os.path.join(out, "eval_results.txt"))
   assert "examples/sec" in proc.stderr
+
+
+def test_reference_mrpc_command_on_shared_data(tmp_path, minilm_dir, glue_dir):
+  """The reference's MRPC command line (paths changed) on the real data and a
+  converted real checkpoint: trains, evaluates, predicts and exports. Kept
+  cheap with a short sequence length and a sliver of an epoch."""
+  from bert_tf import convert  # pylint: disable=g-import-not-at-top
+  bert_dir = str(tmp_path / "uncased_minilm")
+  convert.hf_to_google(str(minilm_dir), bert_dir)
+  out = str(tmp_path / "mrpc_output")
+  cmd = [sys.executable, os.path.join(ROOT, "run_classifier.py"),
+         "--task_name=MRPC", "--do_train=true", "--do_eval=true",
+         "--do_predict=true", "--data_dir=%s" % os.path.join(glue_dir, "MRPC"),
+         "--vocab_file=%s/vocab.txt" % bert_dir,
+         "--bert_config_file=%s/bert_config.json" % bert_dir,
+         "--init_checkpoint=%s/bert_model.ckpt" % bert_dir,
+         "--max_seq_length=24", "--train_batch_size=32",
+         "--learning_rate=2e-5", "--num_train_epochs=0.01",
+         "--eval_batch_size=64", "--predict_batch_size=64",
+         "--output_dir=" + out, "--export_dir=" + str(tmp_path / "export")]
+  proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert "*INIT_FROM_CKPT*" in proc.stderr
+  results = dict(line.split(" = ") for line in open(
+      os.path.join(out, "eval_results.txt")).read().splitlines())
+  assert int(results["global_step"]) == 1
+  assert 0.0 <= float(results["eval_accuracy"]) <= 1.0 and "f1" in results
+  rows = open(os.path.join(out, "test_results.tsv")).read().splitlines()
+  assert len(rows) == 1725  # MRPC's GLUE test set
+  assert len(os.listdir(tmp_path / "export")) == 1

@@ -9,8 +9,6 @@ import tensorflow.compat.v1 as tf
 
 from bert_tf import modeling
 
-tf.disable_eager_execution()
-
 
 def tiny_config(**overrides):
   values = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2,

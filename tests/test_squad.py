@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from bert_tf import input_pipeline
 from bert_tf import tokenization
 from bert_tf.tasks import squad
 from bert_tf.tasks import squad_eval
@@ -393,9 +394,14 @@ def test_feature_writer_round_trip(tmp_path, tiny_vocab_file):
   assert sorted(spec) == ["end_positions", "input_ids", "input_mask",
                           "is_impossible", "segment_ids", "start_positions",
                           "unique_ids"]
-  dataset = tf.data.TFRecordDataset(filename).map(
-      lambda r: tf.io.parse_single_example(r, spec))
-  records = list(dataset.as_numpy_iterator())
+  # Parses with the spec's decoder in a graph, which is the way the Estimator
+  # input_fn reads them (and works whatever the eager setting is).
+  with tf.Graph().as_default():
+    serialized = tf.compat.v1.placeholder(tf.string, [])
+    parsed = tf.io.parse_single_example(serialized, spec)
+    with tf.compat.v1.Session() as sess:
+      records = [sess.run(parsed, {serialized: r})
+                 for r in input_pipeline.iter_records(filename)]
   assert [int(r["unique_ids"]) for r in records] == [
       1000000000, 1000000001, 1000000002, 1000000003]
   assert [(int(r["start_positions"]), int(r["end_positions"]))
@@ -412,7 +418,7 @@ def test_feature_writer_round_trip(tmp_path, tiny_vocab_file):
   with squad.FeatureWriter(eval_file, is_training=False) as eval_writer:
     for f in _long_features(tiny_vocab_file, is_training=False):
       eval_writer.process_feature(f)
-  record = next(tf.data.TFRecordDataset(eval_file).as_numpy_iterator())
+  record = next(input_pipeline.iter_records(eval_file))
   parsed = tf.train.Example.FromString(record)
   assert sorted(parsed.features.feature) == sorted(eval_spec)
 
