@@ -17,12 +17,14 @@ from absl import flags
 
 from bert_tf import flags as bert_flags
 from bert_tf.tasks import classifier
+from bert_tf.tasks import glue
 
 FLAGS = flags.FLAGS
 
 bert_flags.define_model_flags()
 bert_flags.define_training_flags()
 bert_flags.define_tpu_flags()
+bert_flags.define_scale_flags()
 flags.DEFINE_string("task_name", None, "The name of the task to train.")
 flags.DEFINE_string(
     "data_dir", None,
@@ -46,33 +48,17 @@ flags.DEFINE_string("train_file", "train.tsv", "generic: training file name.")
 flags.DEFINE_string("dev_file", "dev.tsv", "generic: dev file name.")
 flags.DEFINE_string("test_file", "test.tsv", "generic: test file name.")
 flags.DEFINE_string("xnli_language", "zh", "xnli: the language to use.")
-
-
-def _column(value):
-  if value is None:
-    return None
-  return int(value) if value.lstrip("-").isdigit() else value
+flags.DEFINE_integer(
+    "train_to_step", None,
+    "Train only up to this global step in this call (the learning-rate "
+    "schedule still spans the whole run), resuming from the last checkpoint; "
+    "used by bert_tf.sweep to evaluate between chunks.")
 
 
 def processor_kwargs():
-  name = (FLAGS.task_name or "").lower()
-  if name == "generic":
-    csv = FLAGS.delimiter == "comma"
-    return dict(
-        text_a_column=_column(FLAGS.text_a_column),
-        text_b_column=_column(FLAGS.text_b_column),
-        label_column=_column(FLAGS.label_column),
-        labels=FLAGS.labels,
-        delimiter="," if csv else "\t",
-        quotechar='"' if csv else None,
-        has_header=FLAGS.has_header,
-        train_file=FLAGS.train_file,
-        dev_file=FLAGS.dev_file,
-        test_file=FLAGS.test_file,
-        is_regression=FLAGS.regression)
-  if name == "xnli":
-    return dict(language=FLAGS.xnli_language)
-  return {}
+  return glue.processor_kwargs(
+      FLAGS.task_name,
+      {name: FLAGS[name].value for name in glue.PROCESSOR_FLAG_DEFAULTS})
 
 
 def main(_):

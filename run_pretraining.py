@@ -23,6 +23,7 @@ FLAGS = flags.FLAGS
 bert_flags.define_model_flags()
 bert_flags.define_training_flags()
 bert_flags.define_tpu_flags()
+bert_flags.define_scale_flags()
 flags.DEFINE_string("input_file", None,
                     "Input TF example files (can be a glob or comma separated).")
 flags.DEFINE_string("eval_input_file", None,

@@ -14,7 +14,6 @@ Add --do_eval to score predictions against --predict_file with the official
 SQuAD definitions (eval_results.json); --version_2_with_negative for 2.0.
 """
 
-from absl import app
 from absl import flags
 
 from bert_tf import flags as bert_flags
@@ -27,6 +26,7 @@ bert_flags.define_training_flags(default_train_batch_size=32,
                                  default_predict_batch_size=8,
                                  default_learning_rate=5e-5)
 bert_flags.define_tpu_flags()
+bert_flags.define_scale_flags()
 FLAGS.set_default("max_seq_length", 384)
 flags.DEFINE_string("train_file", None,
                     "SQuAD json for training. E.g., train-v1.1.json")
@@ -58,6 +58,11 @@ flags.DEFINE_bool(
 flags.DEFINE_float(
     "null_score_diff_threshold", 0.0,
     "If null_score - best_non_null is greater than the threshold predict null.")
+flags.DEFINE_integer(
+    "train_to_step", None,
+    "Train only up to this global step in this call (the learning-rate "
+    "schedule still spans the whole run), resuming from the last checkpoint; "
+    "used by bert_tf.sweep to evaluate between chunks.")
 
 
 def main(_):
@@ -69,4 +74,4 @@ if __name__ == "__main__":
   flags.mark_flag_as_required("vocab_file")
   flags.mark_flag_as_required("bert_config_file")
   flags.mark_flag_as_required("output_dir")
-  app.run(main)
+  bert_flags.run_main(main)

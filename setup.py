@@ -38,7 +38,7 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     license="Apache-2.0",
-    python_requires=">=3.9,<3.12",
+    python_requires=">=3.10,<3.12",
     packages=find_packages(include=["bert_tf", "bert_tf.*"]),
     py_modules=["run_classifier", "run_squad", "run_pretraining",
                 "create_pretraining_data"],

@@ -12,6 +12,13 @@ __version__ = "0.1.0"
 if not _os.environ.get("BERT_TF_VERBOSE_TF"):
   _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# TensorFlow turns its oneDNN CPU kernels on by itself only on CPUs with
+# AVX512-VNNI/BF16/AMX; elsewhere (e.g. AVX2 CPUs) its Eigen kernels train
+# BERT ~10% slower (see docs/benchmarks.md). Read once when TensorFlow is
+# first imported, so it applies when bert_tf is imported first (the scripts
+# do); set TF_ENABLE_ONEDNN_OPTS=0 to keep Eigen.
+_os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+
 
 def quiet_tensorflow():
   """Silences TF deprecation warnings and Python-side INFO spam (idempotent)."""

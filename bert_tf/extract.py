@@ -90,23 +90,10 @@ def convert_example(example, seq_length, tokenizer):
   Pairs are truncated longest-first to `seq_length - 3` tokens, single
   sentences to `seq_length - 2` (as `tasks.classifier`).
   """
-  tokens_a = tokenizer.tokenize(example.text_a)
-  tokens_b = tokenizer.tokenize(example.text_b) if example.text_b else None
-  if tokens_b:
-    classifier.truncate_seq_pair(tokens_a, tokens_b, seq_length - 3)
-  elif len(tokens_a) > seq_length - 2:
-    tokens_a = tokens_a[:seq_length - 2]
-  tokens = ["[CLS]"] + tokens_a + ["[SEP]"]
-  segment_ids = [0] * len(tokens)
-  if tokens_b:
-    tokens += tokens_b + ["[SEP]"]
-    segment_ids += [1] * (len(tokens_b) + 1)
-  input_ids = tokenizer.convert_tokens_to_ids(tokens)
-  input_mask = [1] * len(input_ids)
-  padding = seq_length - len(input_ids)
-  return InputFeatures(example.unique_id, tokens,
-                       input_ids + [0] * padding, input_mask + [0] * padding,
-                       segment_ids + [0] * padding)
+  tokens, input_ids, input_mask, segment_ids = classifier.tokenize_and_pad(
+      example.text_a, example.text_b, seq_length, tokenizer)
+  return InputFeatures(example.unique_id, tokens, input_ids, input_mask,
+                       segment_ids)
 
 
 def convert_examples_to_features(examples, seq_length, tokenizer):
@@ -211,12 +198,8 @@ def run(cfg):
   """
   runtime.set_verbosity()
   bert_config = modeling.BertConfig.from_json_file(cfg.bert_config_file)
-  if cfg.max_seq_length > bert_config.max_position_embeddings:
-    raise ValueError(
-        "Cannot use sequence length %d because the BERT model was only "
-        "trained up to sequence length %d (max_position_embeddings in %s)." %
-        (cfg.max_seq_length, bert_config.max_position_embeddings,
-         cfg.bert_config_file))
+  runtime.check_max_seq_length(cfg.max_seq_length, bert_config,
+                               cfg.bert_config_file)
   if cfg.max_seq_length < 3:
     raise ValueError("max_seq_length must be at least 3 ([CLS] x [SEP]).")
   if not cfg.init_checkpoint:

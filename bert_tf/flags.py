@@ -16,8 +16,8 @@ FLAGS = flags.FLAGS
 # Errors that mean "the input or the flags are wrong" (the library raises
 # them with a message naming the file, line or tensor and what was expected):
 # the scripts print them as one `error: ...` line instead of a traceback.
-USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError,
-               IsADirectoryError, PermissionError)
+USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError,
+               NotADirectoryError, IsADirectoryError, PermissionError)
 
 
 def _define(kind, name, default, help_text, **kwargs):
@@ -84,6 +84,53 @@ def define_training_flags(default_train_batch_size=32,
           "If set, export a SavedModel for serving under this directory.")
   _define("integer", "log_every_n_steps", 50,
           "Log throughput (examples/sec, ETA) every this many steps.")
+  define_bucketing_flags()
+
+
+def define_bucketing_flags():
+  """use_bucketing (CPUs/GPUs; ignored with --use_tpu)."""
+  _define("bool", "use_bucketing", False,
+          "Length bucketing (CPU/GPU, ignored with --use_tpu): training "
+          "batches hold examples of similar length, and every training, eval "
+          "and predict batch is padded only to its longest member instead of "
+          "--max_seq_length. Eval and predict keep the example order and "
+          "give the same results as fixed padding.")
+
+
+def define_scale_flags():
+  """Horovod, mixed precision, XLA, optimizer and gradient accumulation.
+
+  The fields of `bert_tf.distributed.ScaleConfig`, by the same names.
+  """
+  _define("bool", "use_horovod", False,
+          "Data-parallel training with Horovod over the processes that "
+          "horovodrun/mpirun started (one GPU each). Batch sizes are per "
+          "process; rank 0 alone writes checkpoints and outputs.")
+  _define("bool", "horovod_fp16_allreduce", False,
+          "With --use_horovod: send gradients as float16 in the allreduce.")
+  _define("bool", "scale_learning_rate_by_workers", False,
+          "With --use_horovod: multiply --learning_rate by the number of "
+          "processes (the effective batch grows with them).")
+  _define("bool", "use_fp16", False,
+          "Automatic mixed precision: float16 graph rewrite (NVIDIA GPUs "
+          "only) with dynamic loss scaling and float32 master weights.")
+  if "amp" not in FLAGS:
+    flags.DEFINE_alias("amp", "use_fp16")
+  _define("float", "init_loss_scale", 2.0 ** 15,
+          "With --use_fp16: the initial dynamic loss scale.")
+  _define("bool", "use_bf16", False,
+          "oneDNN automatic bfloat16 rewrite for CPUs with AVX512-BF16/AMX "
+          "(variables stay float32).")
+  _define("bool", "use_xla", False,
+          "XLA JIT compilation (GPU and CPU; on CPU TF_XLA_FLAGS gets "
+          "--tf_xla_cpu_global_jit).")
+  if "optimizer_type" not in FLAGS:
+    flags.DEFINE_enum("optimizer_type", "adamw", ["adamw", "lamb"],
+                      "The optimizer: adamw (BERT's AdamWeightDecay) or lamb.")
+  _define("integer", "num_accumulation_steps", 1,
+          "Gradient accumulation: micro-batches of --train_batch_size per "
+          "applied update (the effective batch is their product, times the "
+          "number of Horovod processes).")
 
 
 def define_tpu_flags():
@@ -123,6 +170,32 @@ def values_for(dataclass_type):
   return out
 
 
+def prepare_environment(argv):
+  """Sets what TensorFlow reads from the environment before `absl.app.run`.
+
+  TF_XLA_FLAGS is read once per process, when TensorFlow first initialises
+  its devices, and TensorFlow registers an absl init callback that does so
+  before `main` runs: `--use_xla` must add --tf_xla_cpu_global_jit (XLA on
+  CPU) before `app.run`. The flags are parsed here as far as they can be and
+  then unparsed again; `app.run` parses them for real (and reports errors).
+
+  Args:
+    argv: the command line (program name first).
+  """
+  if "use_xla" not in FLAGS:
+    return
+  try:
+    FLAGS(list(argv), known_only=True)
+    use_xla = FLAGS.use_xla
+  except (flags.Error, ValueError):
+    return
+  finally:
+    FLAGS.unparse_flags()
+  if use_xla:
+    from bert_tf import distributed  # pylint: disable=g-import-not-at-top
+    distributed.enable_xla_on_cpu()
+
+
 def run_main(main, argv=None):
   """`absl.app.run(main)`, printing user errors as one clean line.
 
@@ -148,4 +221,5 @@ def run_main(main, argv=None):
       sys.stderr.flush()
       return 1
 
+  prepare_environment(sys.argv if argv is None else argv)
   app.run(guarded_main, argv=argv)

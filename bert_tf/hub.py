@@ -103,8 +103,8 @@ def _temporary_dir(path):
 def _check_output_path(path, overwrite):
   if tf.io.gfile.exists(path):
     if not overwrite:
-      raise FileExistsError("%s already exists (pass overwrite=True to "
-                            "replace it)" % path)
+      raise FileExistsError("%s already exists (pass overwrite=True, or "
+                            "--overwrite, to replace it)" % path)
 
 
 def _finish_dir(tmp, path):
@@ -462,3 +462,49 @@ def export_tf2_saved_model(bert_config, init_checkpoint, export_path,
       tf.io.gfile.rmtree(tmp)
   tf.logging.info("Exported TF2 SavedModel to %s", export_path)
   return export_path
+
+
+def _define_cli_flags():
+  """Defines the command's flags (only when run as a script)."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  flags.DEFINE_enum("format", "tf1", ["tf1", "tf2"],
+                    "tf1: a TF1 Hub module (hub.Module, the format of "
+                    "Google's BERT modules); tf2: a TF2 SavedModel for "
+                    "hub.load / hub.KerasLayer.")
+  flags.DEFINE_string("bert_config_file", None, "The model's bert_config.json.")
+  flags.DEFINE_string("checkpoint", None,
+                      "Checkpoint prefix, or a directory (its latest one), "
+                      "holding the bert/... variables.")
+  flags.DEFINE_string("vocab_file", None, "The model's vocabulary.")
+  flags.DEFINE_bool("do_lower_case", True, "The tokenizer's casing.")
+  flags.DEFINE_string("export_path", None, "The directory to create.")
+  flags.DEFINE_bool("overwrite", False, "Replace an existing --export_path.")
+  for name in ("bert_config_file", "checkpoint", "vocab_file", "export_path"):
+    flags.mark_flag_as_required(name)
+  return flags.FLAGS
+
+
+def _cli_main(flag_values):
+  """Exports the checkpoint's encoder in the requested format."""
+  from bert_tf import runtime  # pylint: disable=g-import-not-at-top
+  runtime.set_verbosity()
+  if flag_values.format == "tf1":
+    path = export_tf1_hub_module(
+        flag_values.bert_config_file, flag_values.checkpoint,
+        flag_values.vocab_file, flag_values.do_lower_case,
+        flag_values.export_path, overwrite=flag_values.overwrite)
+  else:
+    path = export_tf2_saved_model(
+        flag_values.bert_config_file, flag_values.checkpoint,
+        flag_values.export_path, vocab_file=flag_values.vocab_file,
+        do_lower_case=flag_values.do_lower_case,
+        overwrite=flag_values.overwrite)
+  print(path)
+
+
+if __name__ == "__main__":
+  # python -m bert_tf.hub --format=tf1|tf2 --bert_config_file=... \
+  #   --checkpoint=... --vocab_file=... --do_lower_case=true --export_path=DIR
+  from bert_tf import flags as _bert_flags  # pylint: disable=g-import-not-at-top
+  _flags = _define_cli_flags()
+  _bert_flags.run_main(lambda argv: _cli_main(_flags))

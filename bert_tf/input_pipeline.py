@@ -7,7 +7,9 @@ spreads examples round-robin over several files.
 
 Reading: `file_based_input_fn_builder` returns an Estimator `input_fn(params)`
 for fixed-length int64/float features (the reference's feature names), with
-per-worker sharding, shuffling and repetition for training.
+per-worker sharding, shuffling and repetition for training, and optional
+length bucketing (`use_bucketing`: batches of similar real length, each
+trimmed to its longest member; see `bucket_by_length` and `trim_batch`).
 
 This module never reads absl FLAGS.
 """
@@ -56,7 +58,25 @@ def atomic_write_text(path, text):
     raise
 
 
-class AtomicTFRecordWriter(object):
+class CloseOrAbortOnExit(object):
+  """Context-manager mixin: `close()` on a clean exit, `abort()` on an error.
+
+  Subclasses define `close` (finish the output under its final name) and
+  `abort` (drop the partial output, leave any previous file untouched).
+  """
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, exc_type, exc, tb):
+    if exc_type is None:
+      self.close()
+    else:
+      self.abort()
+    return False
+
+
+class AtomicTFRecordWriter(CloseOrAbortOnExit):
   """A TFRecordWriter that appears under `path` only when closed cleanly.
 
   Use as a context manager: on an exception the temporary file is removed and
@@ -87,16 +107,6 @@ class AtomicTFRecordWriter(object):
     self._writer.close()
     if tf.io.gfile.exists(self._tmp):
       tf.io.gfile.remove(self._tmp)
-
-  def __enter__(self):
-    return self
-
-  def __exit__(self, exc_type, exc, tb):
-    if exc_type is None:
-      self.close()
-    else:
-      self.abort()
-    return False
 
 
 def write_examples(examples, output_files):
@@ -154,10 +164,18 @@ def expand_file_patterns(patterns):
   return files
 
 
+# Features of shape [seq_length] that length bucketing trims.
+SEQUENCE_FEATURES = ("input_ids", "input_mask", "segment_ids")
+DEFAULT_LENGTH_MULTIPLE = 8
+
+
 def file_based_input_fn_builder(input_files, name_to_features, is_training,
                                 drop_remainder, num_shards=1, shard_index=0,
                                 shuffle_buffer=100, seed=None,
-                                num_cpu_threads=4, cycle_length=None):
+                                num_cpu_threads=4, cycle_length=None,
+                                use_bucketing=False, bucket_boundaries=None,
+                                length_multiple=DEFAULT_LENGTH_MULTIPLE,
+                                sequence_features=SEQUENCE_FEATURES):
   """Returns an Estimator input_fn reading `input_files`.
 
   Args:
@@ -169,10 +187,26 @@ def file_based_input_fn_builder(input_files, name_to_features, is_training,
       are at least `num_shards` files, otherwise by record. Never duplicated.
     shuffle_buffer: records held for shuffling in training.
     seed: shuffle seed.
+    num_cpu_threads, cycle_length: parallel reading of several files.
+    use_bucketing: length bucketing (CPUs/GPUs; keep False on TPUs, which
+      need fixed shapes). In training, examples are grouped by their real
+      length (sum of `input_mask`) into the buckets of `bucket_boundaries`,
+      and each batch holds examples of one bucket. In training, evaluation
+      and prediction alike each batch's `sequence_features` are trimmed to
+      its longest member (rounded up to `length_multiple`, at most the
+      record length). Evaluation and prediction keep the records' order, and
+      since padding is masked out they give the fixed-padding results.
+    bucket_boundaries: sorted ints, the exclusive upper lengths of all but
+      the last bucket; default `default_bucket_boundaries(seq_length)`.
+    length_multiple: trimmed lengths are rounded up to a multiple of this
+      (fewer distinct shapes for oneDNN / XLA to prepare); 1 trims exactly.
+    sequence_features: the [seq_length] features trimmed with bucketing;
+      "input_mask" must be one of them (it gives the real lengths).
 
   Returns:
     input_fn(params) -> tf.data.Dataset of dicts of tensors; `params` must
-    hold "batch_size".
+    hold "batch_size". With bucketing the sequence features have shape
+    [batch_size, None] (int32).
   """
   input_files = expand_file_patterns(input_files)
 
@@ -184,7 +218,11 @@ def file_based_input_fn_builder(input_files, name_to_features, is_training,
       record_shard = False
     else:
       record_shard = num_shards > 1
-    if is_training and len(files) > 1:
+    # Sharding by record must cut one stream that is the same on every
+    # worker (the files in their given order), before any shuffling:
+    # otherwise each worker would take every n-th record of a different
+    # order, and the shards would overlap.
+    if is_training and len(files) > 1 and not record_shard:
       d = tf.data.Dataset.from_tensor_slices(tf.constant(files))
       d = d.shuffle(buffer_size=len(files), seed=seed)
       d = d.interleave(
@@ -201,15 +239,132 @@ def file_based_input_fn_builder(input_files, name_to_features, is_training,
       d = d.repeat()
     d = d.map(lambda r: decode_record(r, name_to_features),
               num_parallel_calls=tf.data.experimental.AUTOTUNE)
-    d = d.batch(batch_size, drop_remainder=drop_remainder)
+    if use_bucketing and is_training:
+      d = bucket_by_length(d, batch_size, seq_length, boundaries,
+                           drop_remainder=drop_remainder)
+    else:
+      d = d.batch(batch_size, drop_remainder=drop_remainder)
+    if use_bucketing:
+      d = d.map(lambda batch: trim_batch(batch, sequence_features,
+                                         length_multiple),
+                num_parallel_calls=tf.data.experimental.AUTOTUNE)
     return d.prefetch(tf.data.experimental.AUTOTUNE)
 
+  seq_length = None
+  boundaries = None
+  if use_bucketing:
+    missing = [n for n in sequence_features if n not in name_to_features]
+    if missing or "input_mask" not in sequence_features:
+      raise ValueError(
+          "Length bucketing needs the sequence features %s (with input_mask) "
+          "in the feature spec; missing: %s" % (list(sequence_features),
+                                                missing or ["input_mask"]))
+    seq_length = int(name_to_features["input_mask"].shape[0])
+    boundaries = list(bucket_boundaries or
+                      default_bucket_boundaries(seq_length))
+    if boundaries != sorted(set(boundaries)) or (
+        boundaries and boundaries[0] < 1):
+      raise ValueError("bucket_boundaries must be increasing positive ints, "
+                       "got %s" % (boundaries,))
   return input_fn
+
+
+def default_bucket_boundaries(seq_length, width=8):
+  """Bucket boundaries every `width` tokens below `seq_length`.
+
+  Args:
+    seq_length: int, the records' (maximum) sequence length.
+    width: int, the bucket width.
+
+  Returns:
+    List of ints [width + 1, 2 * width + 1, ...] below `seq_length` + 1: the
+    bucket of an example of real length L holds lengths in
+    (k * width, (k + 1) * width].
+  """
+  return [b + 1 for b in range(width, seq_length, width)]
+
+
+def example_length(features):
+  """The real length of one decoded example: sum(input_mask), int32 scalar."""
+  return tf.reduce_sum(tf.cast(features["input_mask"], tf.int32))
+
+
+def bucket_by_length(dataset, batch_size, seq_length, boundaries,
+                     drop_remainder=True):
+  """Batches examples of similar real length together.
+
+  Args:
+    dataset: tf.data.Dataset of unbatched feature dicts with "input_mask"
+      int32 [seq_length].
+    batch_size: int.
+    seq_length: int, the records' sequence length.
+    boundaries: sorted ints; bucket i holds lengths in
+      [boundaries[i-1], boundaries[i]) (open-ended at both ends).
+    drop_remainder: only full batches (a finite dataset drops each bucket's
+      last partial batch).
+
+  Returns:
+    Dataset of batched feature dicts (still padded to seq_length; see
+    `trim_batch`).
+  """
+  del seq_length
+  bounds = tf.constant(boundaries, dtype=tf.int32)
+
+  def key_fn(features):
+    length = example_length(features)
+    return tf.cast(tf.reduce_sum(tf.cast(bounds <= length, tf.int32)),
+                   tf.int64)
+
+  def reduce_fn(unused_key, window):
+    return window.batch(batch_size, drop_remainder=drop_remainder)
+
+  return dataset.group_by_window(key_func=key_fn, reduce_func=reduce_fn,
+                                 window_size=batch_size)
+
+
+def trim_batch(batch, sequence_features=SEQUENCE_FEATURES,
+               length_multiple=DEFAULT_LENGTH_MULTIPLE):
+  """Trims a padded batch to its longest member.
+
+  Args:
+    batch: dict name -> Tensor; the `sequence_features` are int32
+      [batch_size, seq_length] with "input_mask" 1 on real tokens, which come
+      first.
+    sequence_features: names of the features to trim.
+    length_multiple: round the new length up to a multiple of this (but never
+      beyond seq_length).
+
+  Returns:
+    The dict with the sequence features sliced to [batch_size, new_length],
+    new_length = min(seq_length, roundup(max(sum(input_mask)), multiple)),
+    at least 1; other features unchanged.
+  """
+  mask = batch["input_mask"]
+  seq_length = tf.shape(mask)[1]
+  longest = tf.reduce_max(tf.reduce_sum(tf.cast(mask, tf.int32), axis=1))
+  longest = tf.maximum(longest, 1)
+  if length_multiple and length_multiple > 1:
+    longest = (longest + length_multiple - 1) // length_multiple * (
+        length_multiple)
+  new_length = tf.minimum(longest, seq_length)
+  out = dict(batch)
+  for name in sequence_features:
+    out[name] = batch[name][:, :new_length]
+  return out
+
+
+def iter_records(path):
+  """Yields the serialized records (bytes) of one TFRecord file.
+
+  Works in graph and eager mode alike, so library code and scripts that call
+  `tf.disable_eager_execution()` can both use it.
+  """
+  return tf.io.tf_record_iterator(path)
 
 
 def count_records(path):
   """Returns the number of records in one TFRecord file."""
-  return sum(1 for _ in tf.data.TFRecordDataset(path).as_numpy_iterator())
+  return sum(1 for _ in iter_records(path))
 
 
 FeatureSpec = collections.namedtuple("FeatureSpec", ["name", "length", "dtype"])

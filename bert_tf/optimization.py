@@ -5,8 +5,11 @@ Public API (names follow Google's reference `optimization` module):
   * `create_optimizer(loss, init_lr, num_train_steps, num_warmup_steps,
     use_tpu, ...)`: builds the whole training op: linear warmup then linear
     decay of the learning rate, gradients clipped to global norm 1.0, an
-    AdamW (default) or LAMB update, optional gradient accumulation, and the
-    global-step increment.
+    AdamW (default) or LAMB update, optional gradient accumulation, optional
+    averaging over data-parallel workers (`gradient_reducer`, e.g. Horovod's
+    allreduce from `bert_tf.distributed`), optional dynamic loss scaling
+    (`init_loss_scale`, for float16 mixed precision), and the global-step
+    increment.
   * `get_learning_rate(init_lr, global_step, num_train_steps,
     num_warmup_steps)`: the scheduled learning rate as a scalar tensor.
   * `AdamWeightDecayOptimizer`: Adam with decoupled weight decay and no bias
@@ -26,6 +29,11 @@ import re
 import tensorflow.compat.v1 as tf
 
 OPTIMIZER_TYPES = ("adamw", "lamb")
+
+# With dynamic loss scaling, the current loss scale (float32 scalar tensor)
+# is added to this graph collection (for logging hooks).
+LOSS_SCALE_COLLECTION = "bert_tf_loss_scale"
+DEFAULT_LOSS_SCALE_INCREMENT_PERIOD = 2000
 
 # Variables whose name matches one of these (re.search) get no weight decay.
 DEFAULT_EXCLUDE_FROM_WEIGHT_DECAY = ("LayerNorm", "layer_norm", "bias")
@@ -71,7 +79,10 @@ def get_learning_rate(init_lr, global_step, num_train_steps, num_warmup_steps):
 
 def create_optimizer(loss, init_lr, num_train_steps, num_warmup_steps, use_tpu,
                      optimizer_type="adamw", num_accumulation_steps=1,
-                     clip_norm=1.0, tvars=None):
+                     clip_norm=1.0, tvars=None, gradient_reducer=None,
+                     init_loss_scale=None,
+                     loss_scale_increment_period=(
+                         DEFAULT_LOSS_SCALE_INCREMENT_PERIOD)):
   """Creates the training op for `loss`.
 
   Gradients of `loss` are clipped to global norm `clip_norm` and applied with
@@ -86,6 +97,20 @@ def create_optimizer(loss, init_lr, num_train_steps, num_warmup_steps, use_tpu,
   increments the global step. The global step therefore counts applied
   updates, and `num_train_steps` / `num_warmup_steps` are in updates too.
 
+  Each applied update, in order: the (accumulated mean) gradients go through
+  `gradient_reducer` once (with accumulation: once per k micro-steps, not
+  per micro-step), are divided by the loss scale, clipped, and applied.
+
+  With `init_loss_scale` (dynamic loss scaling, as float16 training needs),
+  gradients are taken of `loss * scale` and divided by `scale` after the
+  reduction; if any is inf or NaN the update is skipped (variables, slots and
+  the global step are left alone) and the scale halved; after
+  `loss_scale_increment_period` finite updates in a row it doubles. The
+  scale lives in the non-trainable variable
+  `dynamic_loss_scale/current_loss_scale` (saved in checkpoints), is
+  summarised as "loss_scale" and is added to `LOSS_SCALE_COLLECTION`.
+  Variables stay float32 (the master weights).
+
   Args:
     loss: scalar float tensor to minimise.
     init_lr: float, peak learning rate.
@@ -98,13 +123,20 @@ def create_optimizer(loss, init_lr, num_train_steps, num_warmup_steps, use_tpu,
     num_accumulation_steps: int >= 1, micro-batches per applied update.
     clip_norm: float, global-norm clipping threshold (the reference uses 1.0).
     tvars: list of variables to train; defaults to `tf.trainable_variables()`.
+    gradient_reducer: optional callable(list of gradients) -> list of
+      gradients of the same shapes (None entries kept), applied once per
+      update; Horovod's averaging allreduce for data parallelism.
+    init_loss_scale: None (no loss scaling) or float, the initial dynamic
+      loss scale (2**15 is usual).
+    loss_scale_increment_period: finite updates in a row before the loss
+      scale doubles.
 
   Returns:
     A `tf.Operation` that runs one training (micro-)step.
 
   Raises:
-    ValueError: for an unknown `optimizer_type` or `num_accumulation_steps`
-      below 1.
+    ValueError: for an unknown `optimizer_type`, `num_accumulation_steps`
+      below 1, or a `gradient_reducer` or loss scaling with `use_tpu`.
   """
   if optimizer_type not in OPTIMIZER_TYPES:
     raise ValueError("Unknown optimizer_type %r; expected one of %s." %
@@ -114,6 +146,9 @@ def create_optimizer(loss, init_lr, num_train_steps, num_warmup_steps, use_tpu,
     raise ValueError("num_accumulation_steps must be an integer >= 1, got %r."
                      % (num_accumulation_steps,))
   num_accumulation_steps = int(num_accumulation_steps)
+  if use_tpu and (gradient_reducer is not None or init_loss_scale is not None):
+    raise ValueError("gradient_reducer (Horovod) and loss scaling (float16) "
+                     "are for GPUs/CPUs, not for use_tpu.")
 
   global_step = tf.train.get_or_create_global_step()
   learning_rate = get_learning_rate(init_lr, global_step, num_train_steps,
@@ -129,13 +164,25 @@ def create_optimizer(loss, init_lr, num_train_steps, num_warmup_steps, use_tpu,
   if tvars is None:
     tvars = tf.trainable_variables()
   tvars = list(tvars)
-  grads = tf.gradients(loss, tvars)
+  loss_scale = None
+  if init_loss_scale is not None:
+    with tf.name_scope("dynamic_loss_scale"):
+      loss_scale = tf.mixed_precision.DynamicLossScale(
+          initial_loss_scale=float(init_loss_scale),
+          increment_period=int(loss_scale_increment_period), multiplier=2.0)
+    current = tf.identity(loss_scale(), name="current_loss_scale_value")
+    tf.add_to_collection(LOSS_SCALE_COLLECTION, current)
+    tf.summary.scalar("loss_scale", current)
+    grads = tf.gradients(loss * current, tvars)
+  else:
+    grads = tf.gradients(loss, tvars)
 
+  finish = _UpdateFinisher(optimizer, global_step, clip_norm, gradient_reducer,
+                           loss_scale)
   if num_accumulation_steps == 1:
-    return _clip_apply_and_step(optimizer, grads, tvars, global_step,
-                                clip_norm)
-  return _accumulate_then_apply(optimizer, grads, tvars, global_step,
-                                clip_norm, num_accumulation_steps)
+    return finish(grads, tvars)
+  return _accumulate_then_apply(optimizer, grads, tvars, finish,
+                                num_accumulation_steps)
 
 
 def _make_optimizer(optimizer_type, learning_rate):
@@ -163,7 +210,63 @@ def _clip_apply_and_step(optimizer, grads, tvars, global_step, clip_norm):
   return tf.group(apply_op, increment, name="train_op")
 
 
-def _accumulate_then_apply(optimizer, grads, tvars, global_step, clip_norm,
+def _scale_gradient(grad, factor):
+  """`grad * factor` for a dense gradient or `tf.IndexedSlices`."""
+  if grad is None:
+    return None
+  if isinstance(grad, tf.IndexedSlices):
+    return tf.IndexedSlices(grad.values * factor, grad.indices,
+                            grad.dense_shape)
+  return grad * factor
+
+
+class _UpdateFinisher(object):
+  """Reduces over workers, unscales, checks, clips and applies gradients.
+
+  Called once per applied update (see `create_optimizer`); returns the
+  training op.
+  """
+
+  def __init__(self, optimizer, global_step, clip_norm, gradient_reducer,
+               loss_scale):
+    self.optimizer = optimizer
+    self.global_step = global_step
+    self.clip_norm = clip_norm
+    self.gradient_reducer = gradient_reducer
+    self.loss_scale = loss_scale
+
+  def __call__(self, grads, tvars):
+    grads = list(grads)
+    if self.gradient_reducer is not None:
+      reduced = list(self.gradient_reducer(grads))
+      if len(reduced) != len(grads):
+        raise ValueError("gradient_reducer returned %d gradients for %d." %
+                         (len(reduced), len(grads)))
+      grads = reduced
+    if self.loss_scale is None:
+      return _clip_apply_and_step(self.optimizer, grads, tvars,
+                                  self.global_step, self.clip_norm)
+    # The scale read here precedes its update: the update's cond depends on
+    # the finiteness of these unscaled gradients.
+    inverse = 1.0 / self.loss_scale()
+    grads = [_scale_gradient(g, inverse) for g in grads]
+    update_scale, is_finite = self.loss_scale.update(
+        [g for g in grads if g is not None])
+
+    def _apply():
+      train_op = _clip_apply_and_step(self.optimizer, grads, tvars,
+                                      self.global_step, self.clip_norm)
+      with tf.control_dependencies([train_op]):
+        return tf.constant(True)
+
+    def _skip():
+      return tf.constant(False)
+
+    applied = tf.cond(is_finite, _apply, _skip)
+    return tf.group(applied, update_scale, name="train_op")
+
+
+def _accumulate_then_apply(optimizer, grads, tvars, finish,
                            num_accumulation_steps):
   """Gradient accumulation; see `create_optimizer`."""
   pairs = [(g, v) for g, v in zip(grads, tvars) if g is not None]
@@ -198,8 +301,7 @@ def _accumulate_then_apply(optimizer, grads, tvars, global_step, clip_norm,
 
   def _apply():
     mean_grads = [s / float(num_accumulation_steps) for s in summed]
-    train_op = _clip_apply_and_step(optimizer, mean_grads, variables,
-                                    global_step, clip_norm)
+    train_op = finish(mean_grads, variables)
     with tf.control_dependencies([train_op]):
       resets = [acc.assign(tf.zeros_like(acc)) for acc in accumulators]
       resets.append(micro_step.assign(0))

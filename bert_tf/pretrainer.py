@@ -10,11 +10,13 @@ checkpoint in `output_dir`, and writes `eval_results.txt` with
 """
 
 import dataclasses
+import itertools
 import os
 from typing import Optional
 
 import tensorflow.compat.v1 as tf
 
+from bert_tf import distributed
 from bert_tf import export as export_lib
 from bert_tf import input_pipeline
 from bert_tf import model_fn as model_fn_lib
@@ -40,8 +42,13 @@ def name_to_features(max_seq_length, max_predictions_per_seq):
 
 
 @dataclasses.dataclass
-class PretrainingConfig:
-  """The run_pretraining.py flags, by the same names."""
+class PretrainingConfig(distributed.ScaleConfig, runtime.TpuConfig):
+  """The run_pretraining.py flags, by the same names.
+
+  The Horovod, precision, XLA and optimizer settings come from
+  `distributed.ScaleConfig`, the TPU settings from `runtime.TpuConfig` (all
+  keyword-only).
+  """
   input_file: str
   bert_config_file: str
   output_dir: str
@@ -62,18 +69,13 @@ class PretrainingConfig:
   random_seed: Optional[int] = None
   eval_input_file: Optional[str] = None
   export_dir: Optional[str] = None
-  use_tpu: bool = False
-  tpu_name: Optional[str] = None
-  tpu_zone: Optional[str] = None
-  gcp_project: Optional[str] = None
-  master: Optional[str] = None
-  num_tpu_cores: int = 8
   log_every_n_steps: int = 50
+  use_bucketing: bool = False
 
 
 def _check_record_shapes(path, max_seq_length, max_predictions_per_seq):
   """Fails early, naming the file, if its records do not fit the flags."""
-  for record in tf.data.TFRecordDataset(path).take(1).as_numpy_iterator():
+  for record in itertools.islice(input_pipeline.iter_records(path), 1):
     feature = tf.train.Example.FromString(record).features.feature
     for name, want in (("input_ids", max_seq_length),
                        ("masked_lm_positions", max_predictions_per_seq)):
@@ -94,10 +96,12 @@ def run(cfg):
   runtime.set_verbosity()
   if not cfg.do_train and not cfg.do_eval:
     raise ValueError("At least one of `do_train` or `do_eval` must be True.")
+  dist = distributed.setup(cfg)
   bert_config = modeling.BertConfig.from_json_file(cfg.bert_config_file)
   runtime.check_max_seq_length(cfg.max_seq_length, bert_config,
                                cfg.bert_config_file)
-  tf.io.gfile.makedirs(cfg.output_dir)
+  if dist.is_chief:
+    tf.io.gfile.makedirs(cfg.output_dir)
   input_files = input_pipeline.expand_file_patterns(cfg.input_file)
   tf.logging.info("*** Input Files *** %d file(s): %s", len(input_files),
                   ", ".join(input_files[:10]))
@@ -108,12 +112,13 @@ def run(cfg):
       bert_config=bert_config,
       head=PretrainingHead(),
       init_checkpoint=cfg.init_checkpoint,
-      learning_rate=cfg.learning_rate,
+      learning_rate=dist.learning_rate(cfg.learning_rate),
       num_train_steps=cfg.num_train_steps,
       num_warmup_steps=cfg.num_warmup_steps,
       use_tpu=cfg.use_tpu,
-      use_one_hot_embeddings=cfg.use_tpu)
-  estimator = runtime.estimator_from_config(
+      use_one_hot_embeddings=cfg.use_tpu,
+      optimizer_kwargs=dist.optimizer_kwargs())
+  estimator = dist.estimator(
       cfg, model_fn, train_batch_size=cfg.train_batch_size,
       eval_batch_size=cfg.eval_batch_size)
   spec = name_to_features(cfg.max_seq_length, cfg.max_predictions_per_seq)
@@ -126,9 +131,15 @@ def run(cfg):
                     tf.train.latest_checkpoint(cfg.output_dir) or "scratch")
     input_fn = input_pipeline.file_based_input_fn_builder(
         input_files, spec, is_training=True, drop_remainder=True,
-        seed=cfg.random_seed)
-    result["train_summary"] = runtime.train_with_progress(
-        estimator, input_fn, cfg, cfg.train_batch_size, cfg.num_train_steps)
+        seed=cfg.random_seed,
+        use_bucketing=cfg.use_bucketing and not cfg.use_tpu,
+        **dist.input_shard(len(input_files)))
+    result["train_summary"] = dist.train(estimator, input_fn, cfg,
+                                         cfg.num_train_steps)
+
+  if not dist.is_chief:
+    # Evaluation and export are rank 0's (Horovod).
+    return result
 
   if cfg.do_eval:
     eval_files = input_files
@@ -136,7 +147,8 @@ def run(cfg):
       eval_files = input_pipeline.expand_file_patterns(cfg.eval_input_file)
     tf.logging.info("***** Running evaluation *****")
     input_fn = input_pipeline.file_based_input_fn_builder(
-        eval_files, spec, is_training=False, drop_remainder=cfg.use_tpu)
+        eval_files, spec, is_training=False, drop_remainder=cfg.use_tpu,
+        use_bucketing=cfg.use_bucketing and not cfg.use_tpu)
     metrics = estimator.evaluate(
         input_fn=runtime.bind_batch_size(input_fn, cfg.eval_batch_size,
                                          cfg.use_tpu),

@@ -10,13 +10,35 @@
 This module never reads absl FLAGS.
 """
 
+import dataclasses
 import json
 import os
 import time
+from typing import Optional
 
 import tensorflow.compat.v1 as tf
 
 import bert_tf
+
+
+@dataclasses.dataclass(kw_only=True)
+class TpuConfig:
+  """The reference's TPU settings, shared by every driver's config.
+
+  Attributes:
+    use_tpu: run under TPUEstimator (fixed batch shapes, one-hot embeddings).
+    tpu_name: the Cloud TPU's name or grpc:// address.
+    tpu_zone: its GCE zone (detected from metadata when None).
+    gcp_project: its GCP project (detected from metadata when None).
+    master: a TensorFlow master URL instead of tpu_name.
+    num_tpu_cores: TPU cores (used with use_tpu).
+  """
+  use_tpu: bool = False
+  tpu_name: Optional[str] = None
+  tpu_zone: Optional[str] = None
+  gcp_project: Optional[str] = None
+  master: Optional[str] = None
+  num_tpu_cores: int = 8
 
 
 def set_verbosity(level=tf.logging.INFO):
@@ -26,7 +48,7 @@ def set_verbosity(level=tf.logging.INFO):
 
 
 def make_session_config(use_xla=False, use_bf16=False, intra_op_threads=0,
-                        inter_op_threads=0, gpu_index=None):
+                        inter_op_threads=0, gpu_index=None, use_fp16=False):
   """Returns a tf.ConfigProto.
 
   Args:
@@ -36,6 +58,10 @@ def make_session_config(use_xla=False, use_bf16=False, intra_op_threads=0,
       AVX512-BF16 / AMX); variables stay float32.
     intra_op_threads, inter_op_threads: 0 lets TF choose.
     gpu_index: pin this process to one GPU (Horovod's local rank).
+    use_fp16: turn on the automatic mixed-precision (float16) graph rewrite;
+      it acts on NVIDIA GPUs only (on CPU TF logs that it skips it).
+      Variables stay float32; pair it with loss scaling
+      (`optimization.create_optimizer(..., init_loss_scale=...)`).
   """
   config = tf.ConfigProto(
       allow_soft_placement=True,
@@ -47,9 +73,12 @@ def make_session_config(use_xla=False, use_bf16=False, intra_op_threads=0,
       os.environ["TF_XLA_FLAGS"] = (flags + " --tf_xla_cpu_global_jit").strip()
     config.graph_options.optimizer_options.global_jit_level = (
         tf.OptimizerOptions.ON_1)
+  from tensorflow.core.protobuf import rewriter_config_pb2  # pylint: disable=g-import-not-at-top
   if use_bf16:
-    from tensorflow.core.protobuf import rewriter_config_pb2  # pylint: disable=g-import-not-at-top
     config.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = (
+        rewriter_config_pb2.RewriterConfig.ON)
+  if use_fp16:
+    config.graph_options.rewrite_options.auto_mixed_precision = (
         rewriter_config_pb2.RewriterConfig.ON)
   if gpu_index is not None:
     config.gpu_options.visible_device_list = str(gpu_index)
@@ -124,23 +153,34 @@ def check_max_seq_length(max_seq_length, bert_config, bert_config_file=None):
 
 def estimator_from_config(cfg, model_fn, train_batch_size=32,
                           eval_batch_size=8, predict_batch_size=8,
-                          session_config=None):
+                          session_config=None, is_chief=True, model_dir=None):
   """Builds the (TPU)Estimator from a driver config's common fields.
 
   `cfg` is any object with output_dir, save_checkpoints_steps,
   keep_checkpoint_max, iterations_per_loop, random_seed, log_every_n_steps
   and the TPU fields (use_tpu, tpu_name, tpu_zone, gcp_project, master,
   num_tpu_cores), such as the drivers' dataclasses.
+
+  `is_chief=False` (Horovod ranks other than 0) writes no checkpoints, no
+  summaries and no loss/step-rate log lines, and uses `model_dir` (a private
+  scratch directory) instead of `cfg.output_dir`.
   """
+  if model_dir is None:
+    model_dir = cfg.output_dir
   run_config = make_run_config(
-      cfg.output_dir, save_checkpoints_steps=cfg.save_checkpoints_steps,
+      model_dir,
+      save_checkpoints_steps=(cfg.save_checkpoints_steps if is_chief
+                              else None),
+      save_summary_steps=None if is_chief else 0,
       keep_checkpoint_max=cfg.keep_checkpoint_max,
       iterations_per_loop=cfg.iterations_per_loop, use_tpu=cfg.use_tpu,
       tpu_name=cfg.tpu_name, tpu_zone=cfg.tpu_zone,
       gcp_project=cfg.gcp_project, master=cfg.master,
       num_tpu_cores=cfg.num_tpu_cores, random_seed=cfg.random_seed,
       session_config=session_config or make_session_config(),
-      log_step_count_steps=cfg.log_every_n_steps)
+      # Off for the other ranks: its global_step/sec summaries would be
+      # their only writes (the loss lines of rank 0 stand for all).
+      log_step_count_steps=cfg.log_every_n_steps if is_chief else None)
   return make_estimator(model_fn, run_config, use_tpu=cfg.use_tpu,
                         train_batch_size=train_batch_size,
                         eval_batch_size=eval_batch_size,
@@ -157,13 +197,65 @@ def bind_batch_size(input_fn, batch_size, use_tpu=False):
   return lambda: input_fn({"batch_size": batch_size})
 
 
+def process_rank():
+  """This process's rank in a multi-process (Horovod/MPI) job, else 0.
+
+  Read from the environment that horovodrun / mpirun / Slurm set, so it is
+  known before (or without) `hvd.init()`.
+  """
+  for name in ("HOROVOD_RANK", "OMPI_COMM_WORLD_RANK", "PMI_RANK",
+               "SLURM_PROCID"):
+    value = os.environ.get(name)
+    if value is not None and value.strip().isdigit():
+      return int(value)
+  return 0
+
+
+def checkpoint_step(model_dir):
+  """The global step of the latest checkpoint in `model_dir` (0 if none)."""
+  latest = tf.train.latest_checkpoint(model_dir)
+  if not latest:
+    return 0
+  return int(tf.train.load_variable(latest, tf.GraphKeys.GLOBAL_STEP))
+
+
+def train_chunk(input_fn, model_dir, num_train_steps, train_to_step=None):
+  """Where one call of a run trained in chunks stops, and its input_fn.
+
+  Args:
+    input_fn: the training `input_fn(params)` of the whole run (a seeded,
+      repeated stream).
+    model_dir: the run's output directory (its latest checkpoint is where
+      this chunk starts).
+    num_train_steps: the whole run's steps (the schedule's length).
+    train_to_step: stop this call at this global step; None = the end.
+
+  Returns:
+    (max_steps for `Estimator.train`, input_fn). With `train_to_step` the
+    input_fn skips the batches the earlier chunks consumed, so with a fixed
+    seed the chunks see the same examples as one uninterrupted run.
+  """
+  if train_to_step is None:
+    return num_train_steps, input_fn
+  done = checkpoint_step(model_dir)
+  if not done:
+    return min(num_train_steps, train_to_step), input_fn
+  return (min(num_train_steps, train_to_step),
+          lambda params: input_fn(params).skip(done))
+
+
 def train_with_progress(estimator, input_fn, cfg, batch_size, max_steps,
-                        extra_hooks=None):
+                        extra_hooks=None, examples_per_step=None):
   """Trains to `max_steps` (resuming from the last checkpoint) with a
-  ThroughputHook logging examples/sec and ETA to the log and to
-  `<output_dir>/throughput.jsonl`. Returns the hook's summary dict."""
+  ThroughputHook logging examples/sec and ETA to the log and (rank 0 only)
+  to `<output_dir>/throughput.jsonl`. Returns the hook's summary dict.
+
+  `batch_size` is this process's input batch; `examples_per_step` (default
+  `batch_size`) what one step processes over all processes (Horovod: times
+  the number of processes), for the examples/sec figures."""
   hook = ThroughputHook(
-      batch_size, total_steps=max_steps, every_n_steps=cfg.log_every_n_steps,
+      examples_per_step or batch_size, total_steps=max_steps,
+      every_n_steps=cfg.log_every_n_steps,
       json_path=os.path.join(cfg.output_dir, "throughput.jsonl"))
   estimator.train(input_fn=bind_batch_size(input_fn, batch_size, cfg.use_tpu),
                   max_steps=max_steps, hooks=[hook] + list(extra_hooks or []))
@@ -185,17 +277,25 @@ class ThroughputHook(tf.train.SessionRunHook):
     total_steps: optional int for the ETA.
     every_n_steps: how often to log.
     warmup_steps: leading steps left out of the rates (graph warm-up).
-    json_path: optional file; a JSON object per log line is appended.
+    json_path: optional file; a JSON object per log line is appended
+      ({"event", "global_step", "examples_per_sec", "step_time_sec",
+      "eta_sec"}), and the summary at the end ({"event": name + "_summary",
+      "steps", "timed_steps", "warmup_steps", "examples_per_sec",
+      "step_time_sec", "wall_sec"}). Rates are null when nothing was timed.
     name: label used in the log lines ("train", "predict", ...).
+    is_chief: only the chief writes `json_path` (all processes log); None
+      means rank 0 of `process_rank()`.
   """
 
   def __init__(self, batch_size, total_steps=None, every_n_steps=50,
-               warmup_steps=2, json_path=None, name="train"):
+               warmup_steps=2, json_path=None, name="train", is_chief=None):
     self.batch_size = batch_size
     self.total_steps = total_steps
     self.every_n_steps = max(1, every_n_steps)
     self.warmup_steps = warmup_steps
-    self.json_path = json_path
+    if is_chief is None:
+      is_chief = process_rank() == 0
+    self.json_path = json_path if is_chief else None
     self.name = name
     self.summary = None
 
@@ -207,20 +307,22 @@ class ThroughputHook(tf.train.SessionRunHook):
     self._window_steps = 0
     self._window_seconds = 0.0
     self._start = time.time()
-    self._first_step = None
+    self._first_step = 0
+
+  def after_create_session(self, session, coord):
+    # The global step read once here: fetching it with the train op would
+    # race with the op's own increment.
+    del coord
+    if self._global_step is not None:
+      self._first_step = int(session.run(self._global_step))
 
   def before_run(self, run_context):
     self._t0 = time.time()
-    if self._global_step is not None:
-      return tf.train.SessionRunArgs(self._global_step)
-    return None
 
   def after_run(self, run_context, run_values):
     dt = time.time() - self._t0
     self._steps += 1
-    step = run_values.results if run_values.results is not None else self._steps
-    if self._first_step is None:
-      self._first_step = step - 1
+    step = self._first_step + self._steps  # global step after this run
     if self._steps <= self.warmup_steps:
       return
     self._timed_steps += 1
@@ -257,15 +359,25 @@ class ThroughputHook(tf.train.SessionRunHook):
         f.write(json.dumps(record) + "\n")
 
   def end(self, session):
+    del session
     wall = time.time() - self._start
+    timed = self._timed_seconds > 0
     rate = (self._timed_steps * self.batch_size / self._timed_seconds
-            if self._timed_seconds > 0 else float("nan"))
+            if timed else None)
+    step_time = self._timed_seconds / self._timed_steps if timed else None
     self.summary = {"event": self.name + "_summary", "steps": self._steps,
-                    "examples_per_sec": round(rate, 3),
-                    "step_time_sec": round(
-                        self._timed_seconds / max(self._timed_steps, 1), 5),
+                    "timed_steps": self._timed_steps,
+                    "warmup_steps": min(self.warmup_steps, self._steps),
+                    "examples_per_sec": (round(rate, 3) if timed else None),
+                    "step_time_sec": (round(step_time, 5) if timed else None),
                     "wall_sec": round(wall, 2)}
-    tf.logging.info(
-        "%s done: %d steps in %s, %.2f examples/sec (after %d warm-up steps)",
-        self.name, self._steps, format_seconds(wall), rate, self.warmup_steps)
+    if timed:
+      tf.logging.info(
+          "%s done: %d steps in %s, %.2f examples/sec, %.3f s/step (%d "
+          "timed steps after %d warm-up steps)", self.name, self._steps,
+          format_seconds(wall), rate, step_time, self._timed_steps,
+          self.warmup_steps)
+    else:
+      tf.logging.info("%s done: %d steps in %s (all warm-up, no rate)",
+                      self.name, self._steps, format_seconds(wall))
     self._write_json(self.summary)

@@ -104,3 +104,50 @@ def test_tf2_saved_model_keras_layer(tmp_path):
   assert bool(loaded.do_lower_case.numpy()) is True
   asset = loaded.vocab_file.asset_path.numpy().decode("utf-8")
   assert open(asset).read() == open(tiny.vocab_file).read()
+
+
+def test_cli_exports_both_formats(tmp_path):
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  tiny = helpers.make_tiny_model(tmp_path / "m", with_global_step=False)
+  features = helpers.random_inputs(2, 9, tiny.bert_config.vocab_size, 3)
+  direct = helpers.direct_bert_outputs(tiny.bert_config, tiny.checkpoint,
+                                       **features)
+  hub = bert_hub.import_tensorflow_hub()
+  for fmt in ("tf1", "tf2"):
+    path = str(tmp_path / fmt)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bert_tf.hub", "--format=" + fmt,
+         "--bert_config_file=" + tiny.config_file,
+         "--checkpoint=" + tiny.checkpoint_dir,
+         "--vocab_file=" + tiny.vocab_file, "--do_lower_case=false",
+         "--export_path=" + path],
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == path
+    if fmt == "tf1":
+      assert bert_hub.read_tokenization_info(path)[1] is False
+      with tf.Graph().as_default():
+        module = hub.Module(path)
+        out = module({k: tf.constant(v) for k, v in features.items()},
+                     signature="tokens", as_dict=True)
+        with tf.Session() as sess:
+          sess.run(tf.global_variables_initializer())
+          pooled = sess.run(out["pooled_output"])
+    else:
+      tf2 = bert_hub._tf2()  # pylint: disable=protected-access
+      loaded = hub.load(path)
+      pooled = loaded({k: tf2.constant(v) for k, v in features.items()}
+                     )["pooled_output"].numpy()
+      assert bool(loaded.do_lower_case.numpy()) is False
+    np.testing.assert_allclose(pooled, direct["pooled_output"], atol=1e-5)
+  # An existing path is refused without --overwrite, and left as it was.
+  before = sorted(os.listdir(str(tmp_path / "tf1")))
+  proc = subprocess.run(
+      [sys.executable, "-m", "bert_tf.hub", "--format=tf1",
+       "--bert_config_file=" + tiny.config_file,
+       "--checkpoint=" + tiny.checkpoint_dir, "--vocab_file=" + tiny.vocab_file,
+       "--export_path=" + str(tmp_path / "tf1")],
+      capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 1 and "error:" in proc.stderr
+  assert sorted(os.listdir(str(tmp_path / "tf1"))) == before

@@ -130,3 +130,84 @@ def test_script_reference_command_line(tmp_path, tiny_vocab_file):
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert os.path.exists(os.path.join(out, "predictions.json"))
   assert os.path.exists(os.path.join(out, "nbest_predictions.json"))
+
+
+def _shared_slice(squad_file, out_path, version_2, first_answer_only=False):
+  """The first paragraphs of the shared SQuAD v1.1 file; for 2.0, every
+  second question is asked of the next paragraph instead and marked
+  impossible (a question about another paragraph has no answer here).
+  Training files keep one answer per question, as SQuAD's training set."""
+  with open(squad_file, encoding="utf-8") as f:
+    source = json.load(f)
+  paragraphs = source["data"][0]["paragraphs"][:3]
+  out = []
+  for i, p in enumerate(paragraphs):
+    qas = []
+    for j, qa in enumerate(p["qas"][:4]):
+      qa = dict(qa)
+      if first_answer_only:
+        qa["answers"] = qa["answers"][:1]
+      if version_2:
+        qa["is_impossible"] = False
+        if j % 2 == 1:
+          other = paragraphs[(i + 1) % len(paragraphs)]["qas"][j]
+          qa = dict(id=qa["id"] + "-other", question=other["question"],
+                    answers=[], is_impossible=True)
+      qas.append(qa)
+    out.append(dict(context=p["context"], qas=qas))
+  data = {"version": "v2.0" if version_2 else "1.1",
+          "data": [dict(title=source["data"][0]["title"], paragraphs=out)]}
+  with open(out_path, "w", encoding="utf-8") as f:
+    json.dump(data, f)
+  return str(out_path), [qa["id"] for p in out for qa in p["qas"]]
+
+
+def test_reference_commands_on_shared_squad(tmp_path, minilm_dir, squad_file):
+  """The reference's SQuAD 1.1 and 2.0 command lines (paths changed, kept
+  cheap: a few paragraphs of the shared file, seq 128, a few steps) train,
+  predict and evaluate from the converted real MiniLM checkpoint."""
+  from bert_tf import convert  # pylint: disable=g-import-not-at-top
+  bert_dir = str(tmp_path / "minilm")
+  convert.hf_to_google(str(minilm_dir), bert_dir)
+  for version_2 in (False, True):
+    name = "v2" if version_2 else "v1"
+    data, qids = _shared_slice(squad_file, tmp_path / ("dev-%s.json" % name),
+                               version_2)
+    train, _ = _shared_slice(squad_file, tmp_path / ("train-%s.json" % name),
+                             version_2, first_answer_only=True)
+    out = str(tmp_path / ("squad_v2" if version_2 else "squad_base"))
+    cmd = [sys.executable, os.path.join(ROOT, "run_squad.py"),
+           "--vocab_file=%s/vocab.txt" % bert_dir,
+           "--bert_config_file=%s/bert_config.json" % bert_dir,
+           "--init_checkpoint=%s/bert_model.ckpt" % bert_dir,
+           "--do_train=True", "--train_file=" + train,
+           "--do_predict=True", "--do_eval=True", "--predict_file=" + data,
+           "--train_batch_size=8", "--learning_rate=3e-5",
+           "--num_train_epochs=1.0", "--max_seq_length=128",
+           "--doc_stride=64", "--predict_batch_size=16",
+           "--output_dir=" + out]
+    if version_2:
+      cmd += ["--version_2_with_negative=True",
+              "--null_score_diff_threshold=0.0"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "*INIT_FROM_CKPT*" in proc.stderr
+    with open(os.path.join(out, "predictions.json")) as f:
+      predictions = json.load(f)
+    assert sorted(predictions) == sorted(qids)
+    with open(os.path.join(out, "nbest_predictions.json")) as f:
+      nbest = json.load(f)
+    # n_best_size (20) answers at most, plus the empty answer for 2.0.
+    assert all(1 <= len(nbest[q]) <= (21 if version_2 else 20) for q in qids)
+    with open(os.path.join(out, "eval_results.json")) as f:
+      results = json.load(f)
+    if version_2:
+      assert results["total"] == len(qids)
+      assert 0.0 <= results["exact"] <= results["f1"] <= 100.0
+      with open(os.path.join(out, "null_odds.json")) as f:
+        assert sorted(json.load(f)) == sorted(qids)
+      assert results["HasAns_total"] == results["NoAns_total"] == 6
+      assert "best_f1_thresh" in results
+    else:
+      assert 0.0 <= results["exact_match"] <= results["f1"] <= 100.0
+      assert not os.path.exists(os.path.join(out, "null_odds.json"))

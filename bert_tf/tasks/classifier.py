@@ -20,6 +20,7 @@ from typing import Optional
 
 import tensorflow.compat.v1 as tf
 
+from bert_tf import distributed
 from bert_tf import export as export_lib
 from bert_tf import input_pipeline
 from bert_tf import model_fn as model_fn_lib
@@ -53,6 +54,43 @@ def truncate_seq_pair(tokens_a, tokens_b, max_length):
       tokens_b.pop()
 
 
+def tokenize_and_pad(text_a, text_b, max_seq_length, tokenizer):
+  """Tokenizes one text or pair into BERT's input layout.
+
+  Layout: `[CLS] a [SEP]` (segment 0) `b [SEP]` (segment 1), then zero
+  padding to `max_seq_length` (mask 0). Pairs are truncated longest-first to
+  `max_seq_length - 3` tokens, single texts (or a `text_b` that yields no
+  tokens) to `max_seq_length - 2`.
+
+  Args:
+    text_a: str, the first text.
+    text_b: str or None, the second text of a pair.
+    max_seq_length: int, the padded length.
+    tokenizer: a `FullTokenizer`.
+
+  Returns:
+    (tokens, input_ids, input_mask, segment_ids): the unpadded token strings
+    and three lists of `max_seq_length` ints.
+  """
+  tokens_a = tokenizer.tokenize(text_a)
+  tokens_b = tokenizer.tokenize(text_b) if text_b else None
+  if tokens_b:
+    truncate_seq_pair(tokens_a, tokens_b, max_seq_length - 3)
+  elif len(tokens_a) > max_seq_length - 2:
+    tokens_a = tokens_a[:max_seq_length - 2]
+
+  tokens = ["[CLS]"] + tokens_a + ["[SEP]"]
+  segment_ids = [0] * len(tokens)
+  if tokens_b:
+    tokens += tokens_b + ["[SEP]"]
+    segment_ids += [1] * (len(tokens_b) + 1)
+  input_ids = tokenizer.convert_tokens_to_ids(tokens)
+  input_mask = [1] * len(input_ids)
+  padding = max_seq_length - len(input_ids)
+  return (tokens, input_ids + [0] * padding, input_mask + [0] * padding,
+          segment_ids + [0] * padding)
+
+
 def convert_single_example(ex_index, example, label_list, max_seq_length,
                            tokenizer, is_regression=False):
   """Converts one `InputExample` into `InputFeatures`.
@@ -72,24 +110,8 @@ def convert_single_example(ex_index, example, label_list, max_seq_length,
         label_id=0.0 if is_regression else 0,
         is_real_example=False)
 
-  tokens_a = tokenizer.tokenize(example.text_a)
-  tokens_b = tokenizer.tokenize(example.text_b) if example.text_b else None
-  if tokens_b is not None:
-    truncate_seq_pair(tokens_a, tokens_b, max_seq_length - 3)
-  elif len(tokens_a) > max_seq_length - 2:
-    tokens_a = tokens_a[:max_seq_length - 2]
-
-  tokens = ["[CLS]"] + tokens_a + ["[SEP]"]
-  segment_ids = [0] * len(tokens)
-  if tokens_b:
-    tokens += tokens_b + ["[SEP]"]
-    segment_ids += [1] * (len(tokens_b) + 1)
-  input_ids = tokenizer.convert_tokens_to_ids(tokens)
-  input_mask = [1] * len(input_ids)
-  padding = max_seq_length - len(input_ids)
-  input_ids += [0] * padding
-  input_mask += [0] * padding
-  segment_ids += [0] * padding
+  tokens, input_ids, input_mask, segment_ids = tokenize_and_pad(
+      example.text_a, example.text_b, max_seq_length, tokenizer)
 
   if is_regression:
     try:
@@ -189,19 +211,27 @@ def file_based_convert_examples_to_features(examples, label_list,
 
 
 def cached_features_file(examples, label_list, max_seq_length, tokenizer,
-                         cache_dir, split, is_regression=False):
+                         cache_dir, split, is_regression=False,
+                         write_dir=None):
   """Returns a TFRecord of the examples' features, writing it only if needed.
 
   The file name carries a digest of the examples, vocabulary, case, length
   and labels, so the same request reuses the file and any change writes anew.
+  A file missing from `cache_dir` is written there, or into `write_dir` when
+  given (Horovod ranks other than 0 read rank 0's cache but write only into
+  their own scratch directory).
   """
   key = cache_key(examples, tokenizer, label_list, max_seq_length,
                   is_regression)
-  path = os.path.join(cache_dir, "%s-%s.tf_record" % (split, key[:16]))
-  if tf.io.gfile.exists(path):
-    tf.logging.info("Reusing cached %s features %s (%d examples)", split, path,
-                    len(examples))
-    return path
+  name = "%s-%s.tf_record" % (split, key[:16])
+  for directory in (cache_dir, write_dir):
+    path = os.path.join(directory or cache_dir, name)
+    if tf.io.gfile.exists(path):
+      tf.logging.info("Reusing cached %s features %s (%d examples)", split,
+                      path, len(examples))
+      return path
+  cache_dir = write_dir or cache_dir
+  path = os.path.join(cache_dir, name)
   tf.io.gfile.makedirs(cache_dir)
   count = file_based_convert_examples_to_features(
       examples, label_list, max_seq_length, tokenizer, path, is_regression)
@@ -210,8 +240,13 @@ def cached_features_file(examples, label_list, max_seq_length, tokenizer,
 
 
 @dataclasses.dataclass
-class ClassifierConfig:
-  """Everything `run` needs (the run_classifier.py flags, by the same names)."""
+class ClassifierConfig(distributed.ScaleConfig, runtime.TpuConfig):
+  """Everything `run` needs (the run_classifier.py flags, by the same names).
+
+  The Horovod, precision, XLA and optimizer settings come from
+  `distributed.ScaleConfig`, the TPU settings from `runtime.TpuConfig` (all
+  keyword-only).
+  """
   task_name: str
   data_dir: str
   bert_config_file: str
@@ -235,14 +270,15 @@ class ClassifierConfig:
   keep_checkpoint_max: int = 5
   random_seed: Optional[int] = None
   export_dir: Optional[str] = None
-  use_tpu: bool = False
-  tpu_name: Optional[str] = None
-  tpu_zone: Optional[str] = None
-  gcp_project: Optional[str] = None
-  master: Optional[str] = None
-  num_tpu_cores: int = 8
+  # Train only up to this global step in this call (the learning-rate
+  # schedule still spans the whole run); None trains to the end. Calls with
+  # growing values train in chunks, each resuming from the last checkpoint
+  # and from where the example stream stopped (bert_tf.sweep evaluates
+  # between chunks).
+  train_to_step: Optional[int] = None
   cache_dir: Optional[str] = None
   log_every_n_steps: int = 50
+  use_bucketing: bool = False
   processor_kwargs: dict = dataclasses.field(default_factory=dict)
 
 
@@ -271,6 +307,13 @@ def validate_config(cfg, bert_config, need_vocab=True):
         "(%s has none)." % cfg.output_dir)
 
 
+def _bucketing(cfg):
+  """Length bucketing as `cfg` asks, except on TPUs (fixed shapes)."""
+  if cfg.use_bucketing and cfg.use_tpu:
+    tf.logging.warning("use_bucketing is ignored with use_tpu.")
+  return cfg.use_bucketing and not cfg.use_tpu
+
+
 def _write_text_atomic(path, text):
   input_pipeline.atomic_write_text(path, text)
 
@@ -292,10 +335,12 @@ def run(cfg, bert_config=None, tokenizer=None, model_builder=None):
     "train_summary" (throughput) where those ran.
   """
   runtime.set_verbosity()
+  dist = distributed.setup(cfg)
   if bert_config is None:
     bert_config = modeling.BertConfig.from_json_file(cfg.bert_config_file)
   validate_config(cfg, bert_config, need_vocab=tokenizer is None)
-  tf.io.gfile.makedirs(cfg.output_dir)
+  if dist.is_chief:
+    tf.io.gfile.makedirs(cfg.output_dir)
 
   processor = glue.get_processor(cfg.task_name, **cfg.processor_kwargs)
   is_regression = bool(getattr(processor, "is_regression", False))
@@ -319,8 +364,11 @@ def run(cfg, bert_config=None, tokenizer=None, model_builder=None):
     train_examples = processor.get_train_examples(cfg.data_dir)
     if not train_examples:
       raise ValueError("No training examples in %s" % cfg.data_dir)
+    # Steps are applied updates, each of the effective batch (per-process
+    # batch x accumulation steps x Horovod processes).
     num_train_steps = int(
-        len(train_examples) / cfg.train_batch_size * cfg.num_train_epochs)
+        len(train_examples) / dist.effective_batch_size(cfg.train_batch_size)
+        * cfg.num_train_epochs)
     num_train_steps = max(num_train_steps, 1)
     num_warmup_steps = int(num_train_steps * cfg.warmup_proportion)
   label_list = processor.get_labels()
@@ -336,13 +384,14 @@ def run(cfg, bert_config=None, tokenizer=None, model_builder=None):
       bert_config=bert_config,
       head=head,
       init_checkpoint=cfg.init_checkpoint,
-      learning_rate=cfg.learning_rate,
+      learning_rate=dist.learning_rate(cfg.learning_rate),
       num_train_steps=num_train_steps,
       num_warmup_steps=num_warmup_steps,
       use_tpu=cfg.use_tpu,
       use_one_hot_embeddings=cfg.use_tpu,
+      optimizer_kwargs=dist.optimizer_kwargs(),
       model_builder=model_builder)
-  estimator = runtime.estimator_from_config(
+  estimator = dist.estimator(
       cfg, model_fn, train_batch_size=cfg.train_batch_size,
       eval_batch_size=cfg.eval_batch_size,
       predict_batch_size=cfg.predict_batch_size)
@@ -352,15 +401,24 @@ def run(cfg, bert_config=None, tokenizer=None, model_builder=None):
   if cfg.do_train:
     train_file = cached_features_file(
         train_examples, label_list, cfg.max_seq_length, tokenizer, cache_dir,
-        "train", is_regression)
+        "train", is_regression,
+        write_dir=None if dist.is_chief else dist.scratch_dir())
     tf.logging.info("***** Running training *****")
     tf.logging.info("  Num examples = %d, batch size = %d, num steps = %d",
                     len(train_examples), cfg.train_batch_size, num_train_steps)
     input_fn = input_pipeline.file_based_input_fn_builder(
         [train_file], spec, is_training=True, drop_remainder=True,
-        seed=cfg.random_seed)
-    result["train_summary"] = runtime.train_with_progress(
-        estimator, input_fn, cfg, cfg.train_batch_size, num_train_steps)
+        seed=cfg.random_seed, use_bucketing=_bucketing(cfg),
+        **dist.input_shard(1))
+    train_steps, input_fn = runtime.train_chunk(
+        input_fn, cfg.output_dir, num_train_steps, cfg.train_to_step)
+    result["num_train_steps"] = num_train_steps
+    result["train_summary"] = dist.train(estimator, input_fn, cfg,
+                                         train_steps)
+
+  if not dist.is_chief:
+    # Evaluation, prediction and export are rank 0's (Horovod).
+    return result
 
   if cfg.do_eval:
     eval_examples = processor.get_dev_examples(cfg.data_dir)
@@ -386,7 +444,7 @@ def run(cfg, bert_config=None, tokenizer=None, model_builder=None):
         cache_dir, "predict", is_regression)
     input_fn = input_pipeline.file_based_input_fn_builder(
         [predict_file], spec, is_training=False,
-        drop_remainder=cfg.use_tpu)
+        drop_remainder=cfg.use_tpu, use_bucketing=_bucketing(cfg))
     output_path = os.path.join(cfg.output_dir, "test_results.tsv")
     lines = []
     for i, prediction in enumerate(estimator.predict(
@@ -434,7 +492,8 @@ def _evaluate(cfg, estimator, examples, label_list, tokenizer, cache_dir,
   if cfg.use_tpu:
     eval_steps = len(examples) // cfg.eval_batch_size
   input_fn = input_pipeline.file_based_input_fn_builder(
-      [eval_file], spec, is_training=False, drop_remainder=cfg.use_tpu)
+      [eval_file], spec, is_training=False, drop_remainder=cfg.use_tpu,
+      use_bucketing=_bucketing(cfg))
   metrics = estimator.evaluate(
       input_fn=runtime.bind_batch_size(input_fn, cfg.eval_batch_size,
                                        cfg.use_tpu),

@@ -754,6 +754,59 @@ def register_processor(name, cls, overwrite=False):
   PROCESSORS[key] = cls
 
 
+# The run_classifier.py flags that configure a task's processor.
+PROCESSOR_FLAG_DEFAULTS = {
+    "text_a_column": None, "text_b_column": None, "label_column": None,
+    "labels": None, "delimiter": "tab", "has_header": True,
+    "regression": False, "train_file": "train.tsv", "dev_file": "dev.tsv",
+    "test_file": "test.tsv", "xnli_language": "zh",
+}
+
+
+def _column(value):
+  """A column flag: an int index ("0", "-1") or a header name."""
+  if value is None:
+    return None
+  value = str(value)
+  return int(value) if value.lstrip("-").isdigit() else value
+
+
+def processor_kwargs(task_name, values):
+  """`get_processor` keyword arguments from run_classifier.py flag values.
+
+  Args:
+    task_name: the --task_name value.
+    values: dict flag name -> typed value for the names in
+      PROCESSOR_FLAG_DEFAULTS (missing names take their defaults); `labels`
+      may be a list or a comma-separated string.
+
+  Returns:
+    dict: the generic task's columns, delimiter, files, ...; XNLI's
+    language; {} for the other tasks.
+  """
+  v = dict(PROCESSOR_FLAG_DEFAULTS)
+  v.update({k: x for k, x in values.items() if k in v})
+  name = (task_name or "").lower()
+  if name == "generic":
+    csv = v["delimiter"] == "comma"
+    labels = v["labels"]
+    return dict(
+        text_a_column=_column(v["text_a_column"]),
+        text_b_column=_column(v["text_b_column"]),
+        label_column=_column(v["label_column"]),
+        labels=labels.split(",") if isinstance(labels, str) else labels,
+        delimiter="," if csv else "\t",
+        quotechar='"' if csv else None,
+        has_header=v["has_header"],
+        train_file=v["train_file"],
+        dev_file=v["dev_file"],
+        test_file=v["test_file"],
+        is_regression=v["regression"])
+  if name == "xnli":
+    return dict(language=v["xnli_language"])
+  return {}
+
+
 def get_processor(task_name, **kwargs):
   """Returns a new processor for `task_name` (case-insensitive).
 

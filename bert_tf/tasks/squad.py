@@ -563,7 +563,7 @@ def convert_examples_to_features(examples, tokenizer, max_seq_length,
   return num_features
 
 
-class FeatureWriter(object):
+class FeatureWriter(input_pipeline.CloseOrAbortOnExit):
   """Writes InputFeatures to a TFRecord file of tf.train.Examples.
 
   The file appears under `filename` only when `close()` succeeds (it is
@@ -611,16 +611,6 @@ class FeatureWriter(object):
   def abort(self):
     """Removes the temporary file; `filename` is left as it was."""
     self._writer.abort()
-
-  def __enter__(self):
-    return self
-
-  def __exit__(self, exc_type, exc, tb):
-    if exc_type is None:
-      self.close()
-    else:
-      self.abort()
-    return False
 
 
 def name_to_features(seq_length, is_training, include_is_impossible=False):

@@ -17,6 +17,7 @@ from typing import Optional
 
 import tensorflow.compat.v1 as tf
 
+from bert_tf import distributed
 from bert_tf import export as export_lib
 from bert_tf import input_pipeline
 from bert_tf import model_fn as model_fn_lib
@@ -31,8 +32,13 @@ FEATURE_FORMAT_VERSION = 1
 
 
 @dataclasses.dataclass
-class SquadConfig:
-  """The run_squad.py flags, by the same names."""
+class SquadConfig(distributed.ScaleConfig, runtime.TpuConfig):
+  """The run_squad.py flags, by the same names.
+
+  The Horovod, precision, XLA and optimizer settings come from
+  `distributed.ScaleConfig`, the TPU settings from `runtime.TpuConfig` (all
+  keyword-only).
+  """
   bert_config_file: str
   output_dir: str
   vocab_file: Optional[str] = None
@@ -62,13 +68,10 @@ class SquadConfig:
   null_score_diff_threshold: float = 0.0
   random_seed: Optional[int] = None
   export_dir: Optional[str] = None
-  use_tpu: bool = False
-  tpu_name: Optional[str] = None
-  tpu_zone: Optional[str] = None
-  gcp_project: Optional[str] = None
-  master: Optional[str] = None
-  num_tpu_cores: int = 8
+  # Train only up to this global step in this call (see ClassifierConfig).
+  train_to_step: Optional[int] = None
   log_every_n_steps: int = 50
+  use_bucketing: bool = False
 
 
 def validate_config(cfg, bert_config):
@@ -154,9 +157,11 @@ def run(cfg):
     metrics), "export_path", "skipped_train_questions" where those ran.
   """
   runtime.set_verbosity()
+  dist = distributed.setup(cfg)
   bert_config = modeling.BertConfig.from_json_file(cfg.bert_config_file)
   validate_config(cfg, bert_config)
-  tf.io.gfile.makedirs(cfg.output_dir)
+  if dist.is_chief:
+    tf.io.gfile.makedirs(cfg.output_dir)
   tokenizer = tokenization.FullTokenizer(
       vocab_file=cfg.vocab_file, do_lower_case=cfg.do_lower_case,
       spm_model_file=cfg.spm_model_file, check_special=True)
@@ -177,22 +182,31 @@ def run(cfg):
     # cluster in the TFRecord.
     random.Random(12345 if cfg.random_seed is None else cfg.random_seed
                  ).shuffle(train_examples)
-    num_train_steps = max(1, int(len(train_examples) / cfg.train_batch_size *
-                                 cfg.num_train_epochs))
+    # Applied updates of the effective batch (per-process batch x
+    # accumulation steps x Horovod processes).
+    num_train_steps = max(1, int(
+        len(train_examples) / dist.effective_batch_size(cfg.train_batch_size)
+        * cfg.num_train_epochs))
     num_warmup_steps = int(num_train_steps * cfg.warmup_proportion)
 
   model_fn = model_fn_lib.model_fn_builder(
       bert_config=bert_config, head=SpanHead(),
-      init_checkpoint=cfg.init_checkpoint, learning_rate=cfg.learning_rate,
+      init_checkpoint=cfg.init_checkpoint,
+      learning_rate=dist.learning_rate(cfg.learning_rate),
       num_train_steps=num_train_steps, num_warmup_steps=num_warmup_steps,
-      use_tpu=cfg.use_tpu, use_one_hot_embeddings=cfg.use_tpu)
-  estimator = runtime.estimator_from_config(
+      use_tpu=cfg.use_tpu, use_one_hot_embeddings=cfg.use_tpu,
+      optimizer_kwargs=dist.optimizer_kwargs())
+  estimator = dist.estimator(
       cfg, model_fn, train_batch_size=cfg.train_batch_size,
       predict_batch_size=cfg.predict_batch_size)
 
   if cfg.do_train:
     key = _feature_key(cfg, tokenizer, cfg.train_file, True)
     train_path = os.path.join(cfg.output_dir, "train-%s.tf_record" % key)
+    if not dist.is_chief and not tf.io.gfile.exists(train_path):
+      # Horovod ranks other than 0 write only into their scratch directory.
+      train_path = os.path.join(dist.scratch_dir(), os.path.basename(
+          train_path))
     if tf.io.gfile.exists(train_path):
       tf.logging.info("Reusing training features %s", train_path)
     else:
@@ -201,11 +215,22 @@ def run(cfg):
     tf.logging.info("  Num orig examples = %d, batch size = %d, steps = %d",
                     len(train_examples), cfg.train_batch_size,
                     num_train_steps)
+    # With use_bucketing the span softmax runs over the batch's trimmed
+    # length instead of max_seq_length (padding positions drop out of it).
     input_fn = input_pipeline.file_based_input_fn_builder(
         [train_path], squad.name_to_features(cfg.max_seq_length, True),
-        is_training=True, drop_remainder=True, seed=cfg.random_seed)
-    result["train_summary"] = runtime.train_with_progress(
-        estimator, input_fn, cfg, cfg.train_batch_size, num_train_steps)
+        is_training=True, drop_remainder=True, seed=cfg.random_seed,
+        use_bucketing=cfg.use_bucketing and not cfg.use_tpu,
+        **dist.input_shard(1))
+    train_steps, input_fn = runtime.train_chunk(
+        input_fn, cfg.output_dir, num_train_steps, cfg.train_to_step)
+    result["num_train_steps"] = num_train_steps
+    result["train_summary"] = dist.train(estimator, input_fn, cfg,
+                                         train_steps)
+
+  if not dist.is_chief:
+    # Prediction, evaluation and export are rank 0's (Horovod).
+    return result
 
   if cfg.do_predict or cfg.do_eval:
     eval_examples = squad.read_squad_examples(
@@ -217,9 +242,14 @@ def run(cfg):
     tf.logging.info("***** Running predictions *****")
     tf.logging.info("  Num orig examples = %d, num split examples = %d",
                     len(eval_examples), num_features)
+    # With use_bucketing each batch is trimmed to its longest window: the
+    # logits of real tokens are unchanged, the padding's are simply absent
+    # (write_predictions never picks padding positions anyway, though with
+    # fixed padding they can take places in the n-best lists).
     input_fn = input_pipeline.file_based_input_fn_builder(
         [eval_path], squad.name_to_features(cfg.max_seq_length, False),
-        is_training=False, drop_remainder=False)
+        is_training=False, drop_remainder=False,
+        use_bucketing=cfg.use_bucketing and not cfg.use_tpu)
     hook = runtime.ThroughputHook(
         cfg.predict_batch_size, every_n_steps=cfg.log_every_n_steps,
         name="predict")

@@ -1,0 +1,169 @@
+"""Epoch time of MRPC fine-tuning with fixed padding vs length bucketing.
+
+  .venv/bin/python bench/bucketing.py                     # one full epoch
+  .venv/bin/python bench/bucketing.py --max_train_examples=400
+
+Fine-tunes the converted shared MiniLM (../shared/models/minilm-l6-h384-uncased,
+converted once under bench/results/ as bench/glue_finetune.py does) on MRPC
+through `classifier.run`, once padding every example to --max_seq_length
+(the reference) and once with `use_bucketing=True` (batches of similar length,
+each padded only to its longest member), with the same recipe and seed. Both
+runs then evaluate on the full dev set (fixed padding vs bucketed eval).
+
+Reported per mode: the training wall time of the epoch (`Estimator.train`,
+graph building and checkpoint writing included), the steady-state training
+rate (examples/sec after 2 warm-up steps, from the ThroughputHook) and the
+epoch time it implies, the dev evaluation time, dev accuracy / F1, and the
+mean padded length per batch. Prints a table and writes
+bench/results/bucketing.json (with the load average: other processes on the
+machine slow both modes).
+"""
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+
+import glue_finetune  # pylint: disable=g-import-not-at-top,wrong-import-position
+from bert_tf import input_pipeline  # pylint: disable=g-import-not-at-top,wrong-import-position
+from bert_tf.tasks import classifier  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+
+def real_lengths(output_dir, split):
+  """Real lengths (sum of input_mask) of the cached `split` features."""
+  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+  name = [n for n in os.listdir(output_dir)
+          if n.startswith(split + "-") and n.endswith(".tf_record")][0]
+  out = []
+  for record in input_pipeline.iter_records(os.path.join(output_dir, name)):
+    mask = tf.train.Example.FromString(record).features.feature["input_mask"]
+    out.append(sum(mask.int64_list.value))
+  return np.array(out)
+
+
+def run_mode(args, model_dir, data_dir, use_bucketing):
+  output_dir = os.path.join(
+      args.results_dir, "bucketing-%s" % ("on" if use_bucketing else "off"))
+  if os.path.exists(output_dir):
+    shutil.rmtree(output_dir)
+  common = dict(
+      task_name="mrpc", data_dir=data_dir,
+      bert_config_file=os.path.join(model_dir, "bert_config.json"),
+      vocab_file=os.path.join(model_dir, "vocab.txt"),
+      output_dir=output_dir, do_lower_case=True,
+      max_seq_length=args.max_seq_length, eval_batch_size=args.eval_batch_size,
+      random_seed=args.random_seed, use_bucketing=use_bucketing,
+      save_checkpoints_steps=100000, log_every_n_steps=10)
+  start = time.time()
+  trained = classifier.run(classifier.ClassifierConfig(
+      **common, init_checkpoint=os.path.join(model_dir, "bert_model.ckpt"),
+      do_train=True, train_batch_size=args.train_batch_size,
+      learning_rate=args.learning_rate, num_train_epochs=1.0,
+      warmup_proportion=0.1))
+  train_wall = time.time() - start
+  start = time.time()
+  evaluated = classifier.run(classifier.ClassifierConfig(**common,
+                                                         do_eval=True))
+  eval_wall = time.time() - start
+  summary = trained["train_summary"]
+  lengths = real_lengths(output_dir, "train")
+  n_train = len(lengths)
+  return {
+      "use_bucketing": use_bucketing,
+      "train_examples": n_train,
+      "train_steps": summary["steps"],
+      "train_wall_sec": round(train_wall, 1),
+      "train_loop_wall_sec": summary["wall_sec"],
+      "train_examples_per_sec": summary["examples_per_sec"],
+      "train_step_time_sec": summary["step_time_sec"],
+      "epoch_sec_at_steady_rate": round(
+          summary["steps"] * summary["step_time_sec"], 1),
+      "eval_wall_sec": round(eval_wall, 1),
+      "dev_accuracy": evaluated["eval"]["eval_accuracy"],
+      "dev_f1": evaluated["eval"].get("f1"),
+      "dev_loss": evaluated["eval"]["eval_loss"],
+      "mean_real_length": round(float(lengths.mean()), 1),
+      "max_real_length": int(lengths.max()),
+  }
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__)
+  parser.add_argument("--max_train_examples", type=int, default=0,
+                      help="use only the first N training rows (0 = all)")
+  parser.add_argument("--train_batch_size", type=int, default=32)
+  parser.add_argument("--eval_batch_size", type=int, default=32)
+  parser.add_argument("--max_seq_length", type=int, default=128)
+  parser.add_argument("--learning_rate", type=float, default=5e-5)
+  parser.add_argument("--random_seed", type=int, default=12345)
+  parser.add_argument("--results_dir", default=os.path.join(ROOT, "bench",
+                                                            "results"))
+  parser.add_argument("--json", default=None, help="output JSON path")
+  args = parser.parse_args()
+
+  os.makedirs(args.results_dir, exist_ok=True)
+  model_dir = glue_finetune.converted_minilm(args.results_dir)
+  data_dir = os.path.join(glue_finetune.SHARED, "data", "glue", "MRPC")
+  if args.max_train_examples:
+    data_dir = glue_finetune.subset_dir(data_dir, args.max_train_examples,
+                                        args.results_dir, "mrpc")
+  load_before = os.getloadavg()
+  modes = [run_mode(args, model_dir, data_dir, False),
+           run_mode(args, model_dir, data_dir, True)]
+  load_after = os.getloadavg()
+  fixed, bucketed = modes
+  record = {
+      "benchmark": "bucketing",
+      "date": time.strftime("%Y-%m-%d %H:%M"),
+      "model": "minilm-l6-h384-uncased (converted)",
+      "task": "mrpc",
+      "recipe": {k: getattr(args, k) for k in (
+          "train_batch_size", "eval_batch_size", "max_seq_length",
+          "learning_rate", "random_seed", "max_train_examples")},
+      "modes": {"fixed": fixed, "bucketing": bucketed},
+      "speedup_train_wall": round(
+          fixed["train_wall_sec"] / bucketed["train_wall_sec"], 2),
+      "speedup_steady_rate": round(
+          bucketed["train_examples_per_sec"] /
+          fixed["train_examples_per_sec"], 2),
+      "speedup_eval_wall": round(
+          fixed["eval_wall_sec"] / bucketed["eval_wall_sec"], 2),
+      "loadavg_before": [round(x, 2) for x in load_before],
+      "loadavg_after": [round(x, 2) for x in load_after],
+      "machine": "%s, %d cores" % (platform.processor() or platform.machine(),
+                                   os.cpu_count()),
+  }
+  path = args.json or os.path.join(args.results_dir, "bucketing.json")
+  with open(path, "w") as f:
+    json.dump(record, f, indent=2)
+  print("\nMRPC, MiniLM-L6-H384, %d train examples, batch %d, max length %d "
+        "(mean real length %.1f)" % (
+            fixed["train_examples"], args.train_batch_size,
+            args.max_seq_length, fixed["mean_real_length"]))
+  print("| mode | epoch wall | train ex/s | epoch at steady rate |"
+        " dev eval wall | dev acc | dev F1 |")
+  print("|---|---|---|---|---|---|---|")
+  for name, m in (("fixed padding", fixed), ("bucketing", bucketed)):
+    print("| %s | %.1f s | %.1f | %.1f s | %.1f s | %.4f | %.4f |" % (
+        name, m["train_wall_sec"], m["train_examples_per_sec"],
+        m["epoch_sec_at_steady_rate"], m["eval_wall_sec"], m["dev_accuracy"],
+        m["dev_f1"]))
+  print("speed-up: epoch wall %.2fx, steady rate %.2fx, eval wall %.2fx "
+        "(load average %s -> %s)" % (
+            record["speedup_train_wall"], record["speedup_steady_rate"],
+            record["speedup_eval_wall"], record["loadavg_before"],
+            record["loadavg_after"]))
+  print("JSON: " + path)
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,146 @@
+"""python -m bert_tf.benchmark: FLOPs formula, a tiny run, JSON and table."""
+
+import json
+import os
+import statistics
+
+import numpy as np
+import pytest
+import tensorflow.compat.v1 as tf
+
+from bert_tf import benchmark
+from bert_tf import heads
+from bert_tf import modeling
+
+TINY = dict(vocab_size=100, hidden_size=32, num_hidden_layers=2,
+            num_attention_heads=4, intermediate_size=37, hidden_act="gelu",
+            hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1,
+            max_position_embeddings=64, type_vocab_size=2,
+            initializer_range=0.02)
+
+
+def _matmul_flops(graph, skip_scope="bert/embeddings"):
+  """Sum of 2*M*K*N over the (Batch)MatMul ops of `graph` (static shapes)."""
+  total = 0.0
+  for op in graph.get_operations():
+    if op.type not in ("MatMul", "BatchMatMulV2", "BatchMatMul"):
+      continue
+    if skip_scope in op.name:
+      continue  # the token-type one-hot matmul (and its gradient)
+    a, b = op.inputs[0].shape.as_list(), op.inputs[1].shape.as_list()
+    out = op.outputs[0].shape.as_list()
+    ta = op.get_attr("transpose_a" if op.type == "MatMul" else "adj_x")
+    k = a[-2] if ta else a[-1]
+    total += 2.0 * np.prod(out) * k
+    del b
+  return total
+
+
+@pytest.mark.parametrize("seq_length", [16, 40])
+def test_flops_formula_matches_the_graph(seq_length):
+  """The docstring's formula equals the matmuls TF actually builds, and the
+  backward pass holds twice the forward matmul FLOPs."""
+  config = modeling.BertConfig.from_dict(TINY)
+  batch = 3
+  with tf.Graph().as_default() as graph:
+    ids = tf.zeros([batch, seq_length], tf.int32)
+    model = modeling.BertModel(config, is_training=True, input_ids=ids)
+    loss, _, _, _ = heads.create_classification_output(
+        config, model.get_pooled_output(), tf.zeros([batch], tf.int32), 2,
+        is_training=True)
+    forward = _matmul_flops(graph)
+    tvars = [v for v in tf.trainable_variables()
+             if "embeddings" not in v.name]
+    tf.gradients(loss, tvars + [model.get_embedding_output()])
+    total = _matmul_flops(graph)
+  expected = benchmark.model_flops_per_example(config, seq_length, 2)
+  assert forward / batch == pytest.approx(expected, rel=1e-9)
+  assert total / batch == pytest.approx(
+      benchmark.model_flops_per_example(config, seq_length, 2, training=True),
+      rel=1e-9)
+
+
+def test_base_flops_and_config_names():
+  path, name = benchmark.resolve_config("base")
+  assert name == "base" and "bert_base_L-12_H-768_A-12" in path
+  config = modeling.BertConfig.from_json_file(path)
+  f = benchmark.model_flops_per_example(config, 128, 2)
+  # 12 * (8*128*768^2 + 4*128^2*768 + 4*128*768*3072) + pooler + classifier
+  assert f == 22348434432.0
+  assert benchmark.resolve_config("minilm")[0].endswith(
+      "minilm_L-6_H-384_A-12.json")
+  with pytest.raises(ValueError, match="Unknown config"):
+    benchmark.resolve_config("gigantic")
+  cfg = benchmark.parse_args(["--config=tiny", "--xla=on", "--precision=bf16",
+                              "--modes=predict"])
+  assert cfg.xla is True and cfg.precision == "bf16"
+  assert cfg.modes == ("predict",)
+  assert cfg.json_path == "benchmark-tiny-seq128-bf16-xla.json"
+
+
+def test_tiny_run_json_and_table(tmp_path, capsys):
+  config_file = tmp_path / "tiny.json"
+  config_file.write_text(json.dumps(TINY))
+  out = tmp_path / "bench.json"
+  rc = benchmark.main([
+      "--config=%s" % config_file, "--seq_length=16", "--batch_size=2",
+      "--predict_batch_size=4", "--warmup_steps=1", "--steps=2",
+      "--rounds=2", "--matmul_size=64", "--json=%s" % out])
+  assert rc == 0
+  record = json.loads(out.read_text())
+  for key in ("config", "shape", "seq_length", "batch_size",
+              "predict_batch_size", "precision", "xla", "num_ranks",
+              "threads", "flops_per_example", "matmul_gflops", "results",
+              "loadavg_start", "loadavg_end", "cpu", "versions"):
+    assert key in record, key
+  assert record["precision"] == "fp32" and record["xla"] is False
+  assert record["num_ranks"] == 1
+  assert len(record["loadavg_start"]) == 3
+  assert record["matmul_gflops"]["float32"] > 0
+  assert record["matmul_gflops"]["bfloat16"] > 0
+  config = modeling.BertConfig.from_dict(TINY)
+  assert record["flops_per_example"]["train"] == pytest.approx(
+      benchmark.model_flops_per_example(config, 16, 2, training=True))
+  for mode, batch in (("train", 2), ("predict", 4)):
+    entry = record["results"][mode]
+    flops = record["flops_per_example"][
+        "train" if mode == "train" else "forward"]
+    for framework in ("bert_tf", "hf_torch"):
+      r = entry[framework]
+      assert r["batch_size"] == batch
+      assert len(r["step_times_sec"]) == 4  # 2 steps x 2 rounds
+      assert r["step_time_sec"] == pytest.approx(
+          statistics.median(r["step_times_sec"]))
+      assert r["examples_per_sec"] == pytest.approx(batch /
+                                                    r["step_time_sec"])
+    ours, hf = entry["bert_tf"], entry["hf_torch"]
+    assert entry["ratio_vs_hf"] == pytest.approx(
+        ours["examples_per_sec"] / hf["examples_per_sec"])
+    assert entry["model_gflops"] == pytest.approx(
+        flops * ours["examples_per_sec"] / 1e9)
+    assert entry["mfu_vs_fp32_matmul"] == pytest.approx(
+        entry["model_gflops"] / record["matmul_gflops"]["float32"])
+  table = capsys.readouterr().out
+  assert "| train | bert_tf | 2 |" in table
+  assert "| train | HF torch | 2 |" in table
+  assert "| predict | bert_tf | 4 |" in table
+  assert "| predict | HF torch | 4 |" in table
+
+
+def test_bf16_counts_low_precision_ops(tmp_path):
+  config_file = tmp_path / "tiny.json"
+  config_file.write_text(json.dumps(TINY))
+  cfg = benchmark.BenchmarkConfig(
+      config=str(config_file), seq_length=16, predict_batch_size=4,
+      precision="bf16", modes=("predict",), hf=False, warmup_steps=1,
+      steps=1, rounds=1, matmul_size=64,
+      json_path=str(tmp_path / "b.json"))
+  record = benchmark.run(cfg)
+  ops = record["low_precision_ops"]
+  assert ops["total"] > 0
+  assert set(record["results"]) == {"predict"}
+  assert "hf_torch" not in record["results"]["predict"]
+  onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1") != "0"
+  if record["native_bf16"] and onednn:
+    assert ops["bfloat16"] > 0  # the rewrite acted
+  assert os.path.exists(tmp_path / "b.json")

@@ -1,0 +1,161 @@
+"""Length bucketing: batching by length, trimming, and fixed-padding results."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow.compat.v1 as tf
+
+from bert_tf import input_pipeline
+from bert_tf.tasks import classifier
+
+from test_classifier import write_mrpc_like, write_tiny_config  # pylint: disable=g-bad-import-order
+
+SEQ = 64
+
+
+def _write_records(path, lengths):
+  """Classification records whose label_ids is the example's index."""
+  rng = np.random.RandomState(3)
+  examples = []
+  for i, n in enumerate(lengths):
+    ids = list(rng.randint(5, 100, size=n)) + [0] * (SEQ - n)
+    mask = [1] * n + [0] * (SEQ - n)
+    seg = [0] * (n // 2) + [1] * (n - n // 2) + [0] * (SEQ - n)
+    f = {"input_ids": input_pipeline.create_int_feature(ids),
+         "input_mask": input_pipeline.create_int_feature(mask),
+         "segment_ids": input_pipeline.create_int_feature(seg),
+         "label_ids": input_pipeline.create_int_feature([i]),
+         "is_real_example": input_pipeline.create_int_feature([1])}
+    examples.append(input_pipeline.make_example(f))
+  input_pipeline.write_examples(examples, path)
+
+
+def _batches(input_fn, batch_size, n):
+  with tf.Graph().as_default():
+    d = input_fn({"batch_size": batch_size})
+    nxt = tf.data.make_one_shot_iterator(d).get_next()
+    out = []
+    with tf.Session() as sess:
+      try:
+        while len(out) < n:
+          out.append(sess.run(nxt))
+      except tf.errors.OutOfRangeError:
+        pass
+  return out
+
+
+def test_training_batches_one_bucket_and_trimmed(tmp_path):
+  lengths = np.random.RandomState(0).randint(3, SEQ + 1, size=60)
+  path = str(tmp_path / "train.tf_record")
+  _write_records(path, lengths)
+  spec = classifier.name_to_features(SEQ)
+  # One fixed-padding batch of all 60 examples, in order.
+  full = _batches(input_pipeline.file_based_input_fn_builder(
+      [path], spec, is_training=False, drop_remainder=False), 60, 1)[0]
+  assert full["input_ids"].shape == (60, SEQ)
+  np.testing.assert_array_equal(full["label_ids"], np.arange(60))
+
+  for multiple in (1, 8):
+    input_fn = input_pipeline.file_based_input_fn_builder(
+        [path], spec, is_training=True, drop_remainder=True, seed=7,
+        use_bucketing=True, length_multiple=multiple)
+    batches = _batches(input_fn, 4, 40)
+    assert len(batches) == 40
+    bounds = input_pipeline.default_bucket_boundaries(SEQ)
+    assert bounds == [9, 17, 25, 33, 41, 49, 57]
+    seen = set()
+    for b in batches:
+      idx = b["label_ids"]
+      assert idx.shape == (4,)
+      real = lengths[idx]
+      # Every member of a batch comes from one length bucket.
+      buckets = {int(np.sum(np.array(bounds) <= n)) for n in real}
+      assert len(buckets) == 1, real
+      width = b["input_ids"].shape[1]
+      expected = min(SEQ, -(-real.max() // multiple) * multiple)
+      assert width == expected, (real, width)
+      for name in ("input_ids", "input_mask", "segment_ids"):
+        assert b[name].shape == (4, width)
+        np.testing.assert_array_equal(b[name], full[name][idx, :width])
+      np.testing.assert_array_equal(b["input_mask"].sum(1), real)
+      seen.update(idx.tolist())
+    # 40 batches of 4 from 60 shuffled, repeated examples reach most of them.
+    assert len(seen) > 40
+
+
+def test_eval_keeps_order_and_matches_fixed_padding(tmp_path):
+  lengths = [5, 9, 3, 30, 64, 12, 7, 7, 40, 2, 18]
+  path = str(tmp_path / "eval.tf_record")
+  _write_records(path, lengths)
+  spec = classifier.name_to_features(SEQ)
+  fixed = _batches(input_pipeline.file_based_input_fn_builder(
+      [path], spec, is_training=False, drop_remainder=False), 4, 100)
+  bucketed = _batches(input_pipeline.file_based_input_fn_builder(
+      [path], spec, is_training=False, drop_remainder=False,
+      use_bucketing=True, length_multiple=1), 4, 100)
+  assert len(fixed) == len(bucketed) == 3
+  for f, b in zip(fixed, bucketed):
+    np.testing.assert_array_equal(f["label_ids"], b["label_ids"])
+    width = b["input_ids"].shape[1]
+    assert width == f["input_mask"].sum(1).max()
+    for name in ("input_ids", "input_mask", "segment_ids"):
+      np.testing.assert_array_equal(b[name], f[name][:, :width])
+      assert not f[name][:, width:].any()  # only padding was cut
+  assert [b["input_ids"].shape[1] for b in bucketed] == [30, 64, 40]
+
+
+def test_bad_spec_and_flag():
+  with pytest.raises(ValueError, match="input_mask"):
+    input_pipeline.file_based_input_fn_builder(
+        [__file__], {"input_ids": tf.io.FixedLenFeature([8], tf.int64)},
+        is_training=False, drop_remainder=False, use_bucketing=True)
+  from bert_tf import flags as bert_flags  # pylint: disable=g-import-not-at-top
+  bert_flags.define_training_flags()
+  assert bert_flags.FLAGS["use_bucketing"].default is False
+  for config in ("ClassifierConfig",):
+    assert "use_bucketing" in getattr(classifier, config).__dataclass_fields__
+
+
+def _read_probs(path):
+  with open(path) as f:
+    return np.array([[float(x) for x in line.split("\t")]
+                     for line in f.read().splitlines()])
+
+
+def test_classifier_eval_predict_match_fixed_padding(tmp_path,
+                                                     tiny_vocab_file):
+  """A tiny model trained with bucketing; eval/predict both ways agree."""
+  data_dir = str(tmp_path / "data")
+  write_mrpc_like(data_dir, n_train=40, n_dev=13, n_test=11)
+  config_file = write_tiny_config(tmp_path / "bert_config.json")
+  out = str(tmp_path / "out")
+  common = dict(task_name="mrpc", data_dir=data_dir,
+                bert_config_file=config_file, output_dir=out,
+                vocab_file=tiny_vocab_file, max_seq_length=48,
+                eval_batch_size=4, predict_batch_size=3, random_seed=3)
+  trained = classifier.run(classifier.ClassifierConfig(
+      **common, do_train=True, train_batch_size=8, learning_rate=1e-3,
+      num_train_epochs=1.0, use_bucketing=True, log_every_n_steps=2))
+  assert trained["train_summary"]["steps"] == 5
+  assert tf.train.latest_checkpoint(out).endswith("model.ckpt-5")
+
+  results = {}
+  for bucketing in (False, True):
+    r = classifier.run(classifier.ClassifierConfig(
+        **common, do_eval=True, do_predict=True, use_bucketing=bucketing))
+    results[bucketing] = (r["eval"], _read_probs(r["predict_file"]))
+  (ev_f, probs_f), (ev_b, probs_b) = results[False], results[True]
+  assert probs_f.shape == (11, 2)
+  np.testing.assert_allclose(probs_b, probs_f, rtol=0, atol=1e-5)
+  assert ev_b["eval_loss"] == pytest.approx(ev_f["eval_loss"], abs=1e-5)
+  assert ev_b["eval_accuracy"] == ev_f["eval_accuracy"]
+  assert ev_b["f1"] == ev_f["f1"]
+  # The texts are 3-7 words a side: the bucketed batches were really trimmed.
+  lengths = []
+  for rec in input_pipeline.iter_records(
+      [os.path.join(out, n) for n in os.listdir(out)
+       if n.startswith("predict-")][0]):
+    mask = tf.train.Example.FromString(rec).features.feature["input_mask"]
+    lengths.append(sum(mask.int64_list.value))
+  assert max(lengths) < 48
