@@ -378,6 +378,10 @@ class ThroughputHook(tf.train.SessionRunHook):
           format_seconds(wall), rate, step_time, self._timed_steps,
           self.warmup_steps)
     else:
-      tf.logging.info("%s done: %d steps in %s (all warm-up, no rate)",
-                      self.name, self._steps, format_seconds(wall))
+      # Too short a run to leave the warm-up out: the overall rate, marked.
+      overall = self._steps * self.batch_size / max(wall, 1e-9)
+      tf.logging.info("%s done: %d steps in %s, %.2f examples/sec including "
+                      "graph warm-up (all %d steps were warm-up steps)",
+                      self.name, self._steps, format_seconds(wall), overall,
+                      self._steps)
     self._write_json(self.summary)
