@@ -201,7 +201,6 @@ class _TFRunner(object):
     from bert_tf import modeling  # pylint: disable=g-import-not-at-top
     from bert_tf import optimization  # pylint: disable=g-import-not-at-top
     from bert_tf import runtime  # pylint: disable=g-import-not-at-top
-    tf.disable_eager_execution()
     self.tf = tf
     self.mode = mode
     training = mode == "train"
@@ -379,7 +378,6 @@ def measure_matmul_rate(size=2048, dtype="float32", threads=0, chain=8,
   returns the best rate (2 * size^3 FLOPs per matmul).
   """
   import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
-  tf.disable_eager_execution()
   from bert_tf import runtime  # pylint: disable=g-import-not-at-top
   graph = tf.Graph()
   rng = np.random.RandomState(0)

@@ -34,6 +34,17 @@ def shared_path(*parts):
   return path
 
 
+@pytest.fixture(autouse=True)
+def _eager_execution_stays_on():
+  """Library code must not switch eager execution off for the process (the
+  reference's users call it from TF2 programs too); a test that did would
+  also break every later test that relies on eager mode."""
+  import tensorflow as tf2  # pylint: disable=g-import-not-at-top
+  yield
+  assert tf2.executing_eagerly(), (
+      "eager execution was disabled globally during this test")
+
+
 @pytest.fixture
 def minilm_dir():
   return shared_path("models", "minilm-l6-h384-uncased")

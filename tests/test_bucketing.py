@@ -159,3 +159,41 @@ def test_classifier_eval_predict_match_fixed_padding(tmp_path,
     mask = tf.train.Example.FromString(rec).features.feature["input_mask"]
     lengths.append(sum(mask.int64_list.value))
   assert max(lengths) < 48
+
+
+def test_squad_predict_with_bucketing(tmp_path, tiny_vocab_file):
+  """SQuAD: the same answers, and the same logits for every n-best span."""
+  import json  # pylint: disable=g-import-not-at-top
+  from bert_tf.tasks import squad_runner  # pylint: disable=g-import-not-at-top
+  from test_squad_runner import make_squad, write_config  # pylint: disable=g-import-not-at-top
+  data = make_squad(str(tmp_path / "train.json"), n_paragraphs=4)
+  out = str(tmp_path / "out")
+  common = dict(bert_config_file=write_config(tmp_path / "c.json"),
+                output_dir=out, vocab_file=tiny_vocab_file, train_file=data,
+                predict_file=data, max_seq_length=64, doc_stride=32,
+                max_query_length=8, predict_batch_size=3, random_seed=0)
+  squad_runner.run(squad_runner.SquadConfig(
+      **common, do_train=True, train_batch_size=2, learning_rate=1e-3,
+      num_train_epochs=2.0, use_bucketing=True, log_every_n_steps=2))
+  outputs = {}
+  for bucketing in (False, True):
+    squad_runner.run(squad_runner.SquadConfig(
+        **common, do_predict=True, use_bucketing=bucketing))
+    with open(os.path.join(out, "predictions.json")) as f:
+      predictions = json.load(f)
+    with open(os.path.join(out, "nbest_predictions.json")) as f:
+      nbest = json.load(f)
+    outputs[bucketing] = predictions, nbest
+  (pred_f, nbest_f), (pred_b, nbest_b) = outputs[False], outputs[True]
+  assert pred_b == pred_f
+  compared = 0
+  for qid, entries in nbest_f.items():
+    by_text = {e["text"]: e for e in nbest_b[qid]}
+    for e in entries:
+      if e["text"] in by_text:
+        other = by_text[e["text"]]
+        assert other["start_logit"] == pytest.approx(e["start_logit"],
+                                                     abs=1e-5)
+        assert other["end_logit"] == pytest.approx(e["end_logit"], abs=1e-5)
+        compared += 1
+  assert compared >= len(nbest_f)

@@ -76,7 +76,12 @@ def test_sigkill_then_resume(tmp_path):
   deadline = time.time() + 240
   try:
     while time.time() < deadline and victim.poll() is None:
-      if [s for s in _checkpoint_steps(killed_out) if s > 0]:
+      # The `checkpoint` state file is the commit point of a save (updated
+      # after the checkpoint's files are complete): wait for it to name a
+      # step > 0, not just for the files to appear.
+      latest = (tf.train.latest_checkpoint(killed_out)
+                if os.path.isdir(killed_out) else None)
+      if latest and int(latest.rsplit("-", 1)[1]) > 0:
         break
       time.sleep(0.02)
     assert victim.poll() is None, "the run ended before it could be killed"
