@@ -55,13 +55,25 @@ def split_by_article(source, out_dir, num_train_articles, max_articles=None):
           count(train), count(dev))
 
 
-def main():
-  parser = argparse.ArgumentParser(description=__doc__)
+def save_and_print(path, record, cells):
+  """Writes `record` as JSON to `path`; prints `cells` [(name, value)] as a
+  one-row Markdown table and the path."""
+  with open(path, "w") as f:
+    json.dump(record, f, indent=2)
+  print("\n| %s |" % " | ".join(name for name, _ in cells))
+  print("|%s" % ("---|" * len(cells)))
+  print("| %s |" % " | ".join(str(value) for _, value in cells))
+  print("JSON: " + path)
+
+
+def recipe_parser(description):
+  """The split and recipe arguments shared with bench/squad_hf.py."""
+  parser = argparse.ArgumentParser(description=description)
   parser.add_argument("--max_seq_length", type=int, default=256)
   parser.add_argument("--doc_stride", type=int, default=128)
   parser.add_argument("--max_query_length", type=int, default=64)
   parser.add_argument("--train_batch_size", type=int, default=16)
-  parser.add_argument("--learning_rate", type=float, default=1e-4)
+  parser.add_argument("--learning_rate", type=float, default=3e-5)
   parser.add_argument("--num_train_epochs", type=float, default=2.0)
   parser.add_argument("--num_train_articles", type=int, default=12)
   parser.add_argument("--random_seed", type=int, default=12345)
@@ -70,6 +82,11 @@ def main():
   parser.add_argument("--results_dir", default=os.path.join(ROOT, "bench",
                                                             "results"))
   parser.add_argument("--json", default=None)
+  return parser
+
+
+def main():
+  parser = recipe_parser(__doc__)
   args = parser.parse_args()
 
   os.makedirs(args.results_dir, exist_ok=True)
@@ -124,18 +141,14 @@ def main():
   }
   path = args.json or os.path.join(
       args.results_dir, "squad%s.json" % ("-quick" if args.quick else ""))
-  with open(path, "w") as f:
-    json.dump(record, f, indent=2)
-  print("\n| train q | dev q | seq | epochs | lr | EM | F1 | train ex/s |"
-        " predict feat/s | total time |")
-  print("|---|---|---|---|---|---|---|---|---|---|")
-  print("| %d | %d | %d | %g | %g | %.2f | %.2f | %.1f | %.1f | %.0f s |" % (
-      n_train, n_dev, args.max_seq_length, cfg.num_train_epochs,
-      args.learning_rate, record["exact_match"], record["f1"],
-      record["train_examples_per_sec"], record["predict_examples_per_sec"],
-      wall))
-  print("JSON: " + path)
-
+  save_and_print(path, record, [
+      ("train q", n_train), ("dev q", n_dev), ("seq", args.max_seq_length),
+      ("epochs", "%g" % cfg.num_train_epochs),
+      ("lr", "%g" % args.learning_rate),
+      ("EM", "%.2f" % record["exact_match"]), ("F1", "%.2f" % record["f1"]),
+      ("train ex/s", "%.1f" % record["train_examples_per_sec"]),
+      ("predict feat/s", "%.1f" % record["predict_examples_per_sec"]),
+      ("total time", "%.0f s" % wall)])
 
 if __name__ == "__main__":
   main()

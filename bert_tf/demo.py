@@ -378,13 +378,9 @@ def _setup_logging():
     if not any(isinstance(f, _QuietFilter) for f in logger.filters):
       logger.addFilter(quiet)
   formatter = std_logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S")
-  tf_logger = std_logging.getLogger("tensorflow")
-  if tf_logger.handlers and std_logging.getLogger().handlers:
-    # TF added its own handler before absl set up the root one: print once.
-    tf_logger.propagate = False
-  for logger in (std_logging.getLogger(), tf_logger):
-    for handler in logger.handlers:
-      handler.setFormatter(formatter)
+  # set_verbosity left one handler, on the root, for TF's and absl's records.
+  for handler in std_logging.getLogger().handlers:
+    handler.setFormatter(formatter)
   try:
     from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
     absl_logging.set_verbosity(absl_logging.INFO)

@@ -42,12 +42,14 @@ def name_to_features(max_seq_length, max_predictions_per_seq):
 
 
 @dataclasses.dataclass
-class PretrainingConfig(distributed.ScaleConfig, runtime.TpuConfig):
+class PretrainingConfig(distributed.ScaleConfig, runtime.TpuConfig,
+                        runtime.RunSettings):
   """The run_pretraining.py flags, by the same names.
 
   The Horovod, precision, XLA and optimizer settings come from
-  `distributed.ScaleConfig`, the TPU settings from `runtime.TpuConfig` (all
-  keyword-only).
+  `distributed.ScaleConfig`, the TPU settings from `runtime.TpuConfig`,
+  checkpointing, seed, export, logging and bucketing from
+  `runtime.RunSettings` (all keyword-only).
   """
   input_file: str
   bert_config_file: str
@@ -62,15 +64,8 @@ class PretrainingConfig(distributed.ScaleConfig, runtime.TpuConfig):
   learning_rate: float = 5e-5
   num_train_steps: int = 100000
   num_warmup_steps: int = 10000
-  save_checkpoints_steps: int = 1000
-  iterations_per_loop: int = 1000
   max_eval_steps: int = 100
-  keep_checkpoint_max: int = 5
-  random_seed: Optional[int] = None
   eval_input_file: Optional[str] = None
-  export_dir: Optional[str] = None
-  log_every_n_steps: int = 50
-  use_bucketing: bool = False
 
 
 def _check_record_shapes(path, max_seq_length, max_predictions_per_seq):

@@ -5,7 +5,8 @@
   CPU/GPU, a `TPUEstimator` when `use_tpu` (same model_fn).
 * `ThroughputHook`: examples/sec (after warm-up), step time and ETA in the
   log, a JSON line per N steps, and a summary line at the end.
-* `set_verbosity`: TF logging at INFO without the deprecation noise.
+* `set_verbosity`: TF logging at INFO, each line once, without the
+  deprecation noise.
 
 This module never reads absl FLAGS.
 """
@@ -41,10 +42,66 @@ class TpuConfig:
   num_tpu_cores: int = 8
 
 
+@dataclasses.dataclass(kw_only=True)
+class RunSettings:
+  """Checkpoint, seed, export, logging and bucketing settings of a driver.
+
+  The same names and defaults as the flags `flags.define_training_flags`
+  defines.
+
+  Attributes:
+    save_checkpoints_steps: steps between checkpoints.
+    iterations_per_loop: steps per TPU training loop (per estimator call).
+    keep_checkpoint_max: how many recent checkpoints to keep.
+    random_seed: graph-level seed (initialisation, dropout, shuffling).
+    export_dir: if set, export a SavedModel for serving under it.
+    log_every_n_steps: steps between throughput (and loss) log lines.
+    use_bucketing: length bucketing (CPU/GPU; ignored with use_tpu).
+  """
+  save_checkpoints_steps: int = 1000
+  iterations_per_loop: int = 1000
+  keep_checkpoint_max: int = 5
+  random_seed: Optional[int] = None
+  export_dir: Optional[str] = None
+  log_every_n_steps: int = 50
+  use_bucketing: bool = False
+
+
 def set_verbosity(level=tf.logging.INFO):
-  """INFO logging for progress, with TF's deprecation warnings silenced."""
+  """INFO logging for progress, each line once, without deprecation noise."""
   bert_tf.quiet_tensorflow()
+  _print_each_log_line_once()
   tf.logging.set_verbosity(level)
+
+
+# The handler TensorFlow made for its own logger, once moved to the root.
+_moved_tf_handlers = []
+
+
+def _print_each_log_line_once():
+  """Leaves exactly one handler printing TensorFlow's log records.
+
+  TensorFlow gives its logger a handler of its own when it is first used
+  while the root logger has none, and its records also propagate to the
+  root. Once anything configures the root (absl's `app.run`, or absl's first
+  log call outside an app), every line is printed twice. Here TensorFlow's
+  handler moves to the root if the root has none (so absl's first log call
+  finds it configured), and is dropped if the root has another one (absl's,
+  or pytest's), so records reach the one handler through propagation.
+  Idempotent.
+  """
+  import logging  # pylint: disable=g-import-not-at-top
+  root = logging.getLogger()
+  tf_logger = tf.get_logger()
+  for handler in list(tf_logger.handlers):
+    tf_logger.removeHandler(handler)
+    if not root.handlers:
+      root.addHandler(handler)
+      _moved_tf_handlers.append(handler)
+  others = [h for h in root.handlers if h not in _moved_tf_handlers]
+  if others:
+    for handler in _moved_tf_handlers:
+      root.removeHandler(handler)
 
 
 def make_session_config(use_xla=False, use_bf16=False, intra_op_threads=0,
@@ -156,10 +213,8 @@ def estimator_from_config(cfg, model_fn, train_batch_size=32,
                           session_config=None, is_chief=True, model_dir=None):
   """Builds the (TPU)Estimator from a driver config's common fields.
 
-  `cfg` is any object with output_dir, save_checkpoints_steps,
-  keep_checkpoint_max, iterations_per_loop, random_seed, log_every_n_steps
-  and the TPU fields (use_tpu, tpu_name, tpu_zone, gcp_project, master,
-  num_tpu_cores), such as the drivers' dataclasses.
+  `cfg` is any object with output_dir and the fields of `RunSettings` and
+  `TpuConfig`, such as the drivers' dataclasses.
 
   `is_chief=False` (Horovod ranks other than 0) writes no checkpoints, no
   summaries and no loss/step-rate log lines, and uses `model_dir` (a private

@@ -240,12 +240,14 @@ def cached_features_file(examples, label_list, max_seq_length, tokenizer,
 
 
 @dataclasses.dataclass
-class ClassifierConfig(distributed.ScaleConfig, runtime.TpuConfig):
+class ClassifierConfig(distributed.ScaleConfig, runtime.TpuConfig,
+                       runtime.RunSettings):
   """Everything `run` needs (the run_classifier.py flags, by the same names).
 
   The Horovod, precision, XLA and optimizer settings come from
-  `distributed.ScaleConfig`, the TPU settings from `runtime.TpuConfig` (all
-  keyword-only).
+  `distributed.ScaleConfig`, the TPU settings from `runtime.TpuConfig`,
+  checkpointing, seed, export, logging and bucketing from
+  `runtime.RunSettings` (all keyword-only).
   """
   task_name: str
   data_dir: str
@@ -265,11 +267,6 @@ class ClassifierConfig(distributed.ScaleConfig, runtime.TpuConfig):
   learning_rate: float = 5e-5
   num_train_epochs: float = 3.0
   warmup_proportion: float = 0.1
-  save_checkpoints_steps: int = 1000
-  iterations_per_loop: int = 1000
-  keep_checkpoint_max: int = 5
-  random_seed: Optional[int] = None
-  export_dir: Optional[str] = None
   # Train only up to this global step in this call (the learning-rate
   # schedule still spans the whole run); None trains to the end. Calls with
   # growing values train in chunks, each resuming from the last checkpoint
@@ -277,8 +274,6 @@ class ClassifierConfig(distributed.ScaleConfig, runtime.TpuConfig):
   # between chunks).
   train_to_step: Optional[int] = None
   cache_dir: Optional[str] = None
-  log_every_n_steps: int = 50
-  use_bucketing: bool = False
   processor_kwargs: dict = dataclasses.field(default_factory=dict)
 
 

@@ -32,12 +32,14 @@ FEATURE_FORMAT_VERSION = 1
 
 
 @dataclasses.dataclass
-class SquadConfig(distributed.ScaleConfig, runtime.TpuConfig):
+class SquadConfig(distributed.ScaleConfig, runtime.TpuConfig,
+                  runtime.RunSettings):
   """The run_squad.py flags, by the same names.
 
   The Horovod, precision, XLA and optimizer settings come from
-  `distributed.ScaleConfig`, the TPU settings from `runtime.TpuConfig` (all
-  keyword-only).
+  `distributed.ScaleConfig`, the TPU settings from `runtime.TpuConfig`,
+  checkpointing, seed, export, logging and bucketing from
+  `runtime.RunSettings` (all keyword-only).
   """
   bert_config_file: str
   output_dir: str
@@ -58,20 +60,13 @@ class SquadConfig(distributed.ScaleConfig, runtime.TpuConfig):
   learning_rate: float = 5e-5
   num_train_epochs: float = 3.0
   warmup_proportion: float = 0.1
-  save_checkpoints_steps: int = 1000
-  iterations_per_loop: int = 1000
-  keep_checkpoint_max: int = 5
   n_best_size: int = 20
   max_answer_length: int = 30
   verbose_logging: bool = False
   version_2_with_negative: bool = False
   null_score_diff_threshold: float = 0.0
-  random_seed: Optional[int] = None
-  export_dir: Optional[str] = None
   # Train only up to this global step in this call (see ClassifierConfig).
   train_to_step: Optional[int] = None
-  log_every_n_steps: int = 50
-  use_bucketing: bool = False
 
 
 def validate_config(cfg, bert_config):

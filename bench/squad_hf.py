@@ -1,0 +1,256 @@
+"""SQuAD v1.1 with Hugging Face transformers + PyTorch on bench/squad.py's split.
+
+  .venv/bin/python bench/squad_hf.py --optimizer=reference_adamw   # matched
+  .venv/bin/python bench/squad_hf.py --learning_rate=1e-4          # HF-style
+
+The framework check for `bench/squad.py`: the same shared MiniLM (loaded from
+its Hugging Face files, not converted), the same article split, the same
+windows (this project's feature conversion, whose span mapping the tests
+check by hand) and the same recipe (seq 256, stride 128, batch 16, 2 epochs,
+lr 3e-5, linear warm-up over 10% then linear decay, global-norm clipping at
+1.0, weight decay 0.01 off biases and LayerNorm), trained by
+`BertForQuestionAnswering` with `torch.optim.AdamW` (bias-corrected) and
+HF's linear schedule or, with `--optimizer=reference_adamw`, BERT's AdamW
+update (no bias correction) and BERT's schedule, written here in torch
+(tests/test_squad_runner.py checks that such a run follows bert_tf's
+losses step by step with dropout off); scored by the same post-processing and
+official-equivalent evaluation. Model, loss, optimizer and training loop are
+independent of bert_tf; only the windows and the scoring are shared.
+
+Prints a table and writes JSON (bench/results/squad-hf.json).
+"""
+
+import json
+import os
+import random
+import sys
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+
+from squad import SHARED, recipe_parser, save_and_print, split_by_article  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+from bert_tf import tokenization  # pylint: disable=g-import-not-at-top
+from bert_tf.tasks import squad as squad_lib
+from bert_tf.tasks import squad_eval
+
+
+def make_features(examples, tokenizer, args, is_training):
+  features = []
+  squad_lib.convert_examples_to_features(
+      examples=examples, tokenizer=tokenizer,
+      max_seq_length=args.max_seq_length, doc_stride=args.doc_stride,
+      max_query_length=args.max_query_length, is_training=is_training,
+      output_fn=features.append)
+  return features
+
+
+def as_tensors(torch, features, is_training):
+  out = {
+      "input_ids": torch.tensor([f.input_ids for f in features]),
+      "attention_mask": torch.tensor([f.input_mask for f in features]),
+      "token_type_ids": torch.tensor([f.segment_ids for f in features]),
+  }
+  if is_training:
+    out["start_positions"] = torch.tensor([f.start_position for f in features])
+    out["end_positions"] = torch.tensor([f.end_position for f in features])
+  return out
+
+
+def reference_adamw(torch):
+  """The BERT paper's AdamW update as a torch optimizer class.
+
+  Per parameter p with gradient g: m = 0.9 m + 0.1 g; v = 0.999 v + 0.001 g^2;
+  u = m / (sqrt(v) + 1e-6) (+ weight_decay * p where decayed); p -= lr * u.
+  No bias correction, so early updates are larger than torch's AdamW's.
+  """
+
+  class ReferenceAdamW(torch.optim.Optimizer):
+
+    def __init__(self, params, lr, betas=(0.9, 0.999), eps=1e-6,
+                 weight_decay=0.0):
+      super().__init__(params, dict(lr=lr, betas=betas, eps=eps,
+                                    weight_decay=weight_decay))
+
+    @torch.no_grad()
+    def step(self, closure=None):  # pylint: disable=unused-argument
+      for group in self.param_groups:
+        b1, b2 = group["betas"]
+        for p in group["params"]:
+          if p.grad is None:
+            continue
+          state = self.state[p]
+          if not state:
+            state["m"] = torch.zeros_like(p)
+            state["v"] = torch.zeros_like(p)
+          m, v = state["m"], state["v"]
+          m.mul_(b1).add_(p.grad, alpha=1 - b1)
+          v.mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
+          update = m / (v.sqrt() + group["eps"])
+          if group["weight_decay"]:
+            update.add_(p, alpha=group["weight_decay"])
+          p.add_(update, alpha=-group["lr"])
+
+  return ReferenceAdamW
+
+
+def main():
+  parser = recipe_parser(__doc__)
+  parser.add_argument("--predict_batch_size", type=int, default=32)
+  parser.add_argument("--warmup_proportion", type=float, default=0.1)
+  parser.add_argument("--threads", type=int, default=0)
+  parser.add_argument(
+      "--optimizer", choices=("torch_adamw", "reference_adamw"),
+      default="torch_adamw",
+      help="torch.optim.AdamW (bias-corrected moments), or the BERT "
+           "reference's AdamW update (no bias correction), written here in "
+           "torch")
+  args = parser.parse_args()
+
+  import torch  # pylint: disable=g-import-not-at-top
+  import transformers  # pylint: disable=g-import-not-at-top
+  torch.set_num_threads(args.threads or os.cpu_count())
+  torch.manual_seed(args.random_seed)
+  rng = random.Random(args.random_seed)
+
+  work = os.path.join(args.results_dir, "squad-hf-quick" if args.quick else
+                      "squad-hf")
+  os.makedirs(work, exist_ok=True)
+  paths, train_titles, dev_titles, n_train, n_dev = split_by_article(
+      os.path.join(SHARED, "data", "squad", "dev-v1.1-part-a.json"), work,
+      2 if args.quick else args.num_train_articles,
+      max_articles=4 if args.quick else None)
+  hf_dir = os.path.join(SHARED, "models", "minilm-l6-h384-uncased")
+  tokenizer = tokenization.FullTokenizer(
+      os.path.join(hf_dir, "vocab.txt"), do_lower_case=True)
+
+  train_examples = squad_lib.read_squad_examples(paths["train"], True)
+  rng.shuffle(train_examples)
+  train_features = make_features(train_examples, tokenizer, args, True)
+  eval_examples = squad_lib.read_squad_examples(paths["dev"], False)
+  eval_features = make_features(eval_examples, tokenizer, args, False)
+  num_epochs = 0.05 if args.quick else args.num_train_epochs
+  # As bert_tf (and the reference): steps from the number of questions.
+  num_steps = max(1, int(len(train_examples) / args.train_batch_size *
+                         num_epochs))
+  num_warmup = int(num_steps * args.warmup_proportion)
+  print("train: %d questions, %d windows; dev: %d questions, %d windows; "
+        "%d steps (%d warm-up)" % (len(train_examples), len(train_features),
+                                   len(eval_examples), len(eval_features),
+                                   num_steps, num_warmup))
+
+  model = transformers.BertForQuestionAnswering.from_pretrained(hf_dir)
+  no_decay = ("bias", "LayerNorm.weight", "LayerNorm.bias")
+  groups = [
+      {"params": [p for n, p in model.named_parameters()
+                  if not any(k in n for k in no_decay)],
+       "weight_decay": 0.01},
+      {"params": [p for n, p in model.named_parameters()
+                  if any(k in n for k in no_decay)],
+       "weight_decay": 0.0}]
+  if args.optimizer == "torch_adamw":
+    optimizer = torch.optim.AdamW(groups, lr=args.learning_rate, eps=1e-6)
+  else:
+    optimizer = reference_adamw(torch)(groups, lr=args.learning_rate)
+  if args.optimizer == "torch_adamw":
+    scheduler = transformers.get_linear_schedule_with_warmup(
+        optimizer, num_warmup, num_steps)
+  else:
+    # The reference's schedule too: the linear decay runs from step 0
+    # (1 - t / T), and warm-up (t / W) replaces it for t < W.
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda t: t / num_warmup if t < num_warmup else
+        max(0.0, 1.0 - t / num_steps))
+  train = as_tensors(torch, train_features, True)
+  n = len(train_features)
+
+  model.train()
+  order, cursor = [], 0
+  start = time.time()
+  losses = []
+  for step in range(num_steps):
+    if cursor + args.train_batch_size > len(order):
+      order = list(range(n))
+      rng.shuffle(order)
+      cursor = 0
+    idx = torch.tensor(order[cursor:cursor + args.train_batch_size])
+    cursor += args.train_batch_size
+    batch = {k: v[idx] for k, v in train.items()}
+    loss = model(**batch).loss
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    losses.append(loss.item())
+    if (step + 1) % 20 == 0 or step + 1 == num_steps:
+      elapsed = time.time() - start
+      rate = (step + 1) * args.train_batch_size / elapsed
+      print("step %d/%d loss %.3f (mean of last 20 %.3f) %.2f ex/s ETA %.0f s"
+            % (step + 1, num_steps, losses[-1], np.mean(losses[-20:]), rate,
+               (num_steps - step - 1) * args.train_batch_size / rate),
+            flush=True)
+  train_wall = time.time() - start
+
+  model.eval()
+  feats = as_tensors(torch, eval_features, False)
+  results = []
+  start = time.time()
+  with torch.inference_mode():
+    for i in range(0, len(eval_features), args.predict_batch_size):
+      out = model(**{k: v[i:i + args.predict_batch_size]
+                     for k, v in feats.items()})
+      for j, f in enumerate(eval_features[i:i + args.predict_batch_size]):
+        results.append(squad_lib.RawResult(
+            unique_id=f.unique_id,
+            start_logits=out.start_logits[j].tolist(),
+            end_logits=out.end_logits[j].tolist()))
+  predict_wall = time.time() - start
+  predictions, _, _ = squad_lib.write_predictions(
+      eval_examples, eval_features, results, 20, 30, True,
+      os.path.join(work, "predictions.json"),
+      os.path.join(work, "nbest_predictions.json"))
+  with open(paths["dev"], encoding="utf-8") as f:
+    metrics = squad_eval.evaluate_v1(json.load(f), predictions)
+
+  record = {
+      "benchmark": "squad_v1.1_hf",
+      "date": time.strftime("%Y-%m-%d"),
+      "framework": "transformers %s + torch %s" % (transformers.__version__,
+                                                   torch.__version__),
+      "model": "minilm-l6-h384-uncased (Hugging Face files)",
+      "split": {"train_articles": train_titles, "dev_articles": dev_titles,
+                "train_questions": n_train, "dev_questions": n_dev},
+      "recipe": {k: getattr(args, k) for k in (
+          "max_seq_length", "doc_stride", "max_query_length",
+          "train_batch_size", "learning_rate", "warmup_proportion",
+          "random_seed", "optimizer")},
+      "num_train_epochs": num_epochs,
+      "num_train_steps": num_steps,
+      "exact_match": metrics["exact_match"],
+      "f1": metrics["f1"],
+      "first_20_loss": float(np.mean(losses[:20])),
+      "last_20_loss": float(np.mean(losses[-20:])),
+      "train_examples_per_sec": round(num_steps * args.train_batch_size /
+                                      train_wall, 3),
+      "train_wall_sec": round(train_wall, 1),
+      "predict_features_per_sec": round(len(eval_features) / predict_wall, 2),
+  }
+  path = args.json or os.path.join(
+      args.results_dir, "squad-hf%s.json" % ("-quick" if args.quick else ""))
+  save_and_print(path, record, [
+      ("framework", "HF PyTorch"), ("optimizer", args.optimizer),
+      ("train q", n_train), ("dev q", n_dev), ("epochs", "%g" % num_epochs),
+      ("steps", num_steps), ("lr", "%g" % args.learning_rate),
+      ("EM", "%.2f" % record["exact_match"]), ("F1", "%.2f" % record["f1"]),
+      ("loss first/last 20", "%.2f / %.2f" % (record["first_20_loss"],
+                                              record["last_20_loss"])),
+      ("train ex/s", "%.2f" % record["train_examples_per_sec"]),
+      ("predict feat/s", "%.1f" % record["predict_features_per_sec"])])
+
+if __name__ == "__main__":
+  main()
