@@ -77,6 +77,8 @@ def recipe_parser(description):
   parser.add_argument("--num_train_epochs", type=float, default=2.0)
   parser.add_argument("--num_train_articles", type=int, default=12)
   parser.add_argument("--random_seed", type=int, default=12345)
+  parser.add_argument("--no_dropout", action="store_true",
+                      help="dropout off (hidden and attention) in training")
   parser.add_argument("--quick", action="store_true",
                       help="4 articles, tiny training: a smoke run")
   parser.add_argument("--results_dir", default=os.path.join(ROOT, "bench",
@@ -87,6 +89,12 @@ def recipe_parser(description):
 
 def main():
   parser = recipe_parser(__doc__)
+  parser.add_argument(
+      "--shuffle_buffer", type=int, default=100,
+      help="training records in the shuffle buffer: 100 as the reference; 0 "
+           "a full permutation every epoch")
+  parser.add_argument("--work_name", default=None,
+                      help="subdirectory of --results_dir for this run")
   args = parser.parse_args()
 
   os.makedirs(args.results_dir, exist_ok=True)
@@ -94,8 +102,8 @@ def main():
   if not os.path.exists(os.path.join(model_dir, "bert_config.json")):
     convert.hf_to_google(
         os.path.join(SHARED, "models", "minilm-l6-h384-uncased"), model_dir)
-  work = os.path.join(args.results_dir, "squad-quick" if args.quick else
-                      "squad")
+  work = os.path.join(args.results_dir, args.work_name or (
+      "squad-quick" if args.quick else "squad"))
   if os.path.exists(work):
     shutil.rmtree(work)
   os.makedirs(work)
@@ -104,8 +112,16 @@ def main():
       os.path.join(SHARED, "data", "squad", "dev-v1.1-part-a.json"), work,
       num_train, max_articles=4 if args.quick else None)
 
+  bert_config_file = os.path.join(model_dir, "bert_config.json")
+  if args.no_dropout:
+    with open(bert_config_file) as f:
+      config = json.load(f)
+    config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    bert_config_file = os.path.join(work, "bert_config_no_dropout.json")
+    with open(bert_config_file, "w") as f:
+      json.dump(config, f, indent=2)
   cfg = squad_runner.SquadConfig(
-      bert_config_file=os.path.join(model_dir, "bert_config.json"),
+      bert_config_file=bert_config_file,
       vocab_file=os.path.join(model_dir, "vocab.txt"),
       init_checkpoint=os.path.join(model_dir, "bert_model.ckpt"),
       output_dir=os.path.join(work, "model"), train_file=paths["train"],
@@ -116,6 +132,7 @@ def main():
       predict_batch_size=32, learning_rate=args.learning_rate,
       num_train_epochs=0.05 if args.quick else args.num_train_epochs,
       save_checkpoints_steps=100000, random_seed=args.random_seed,
+      shuffle_buffer=args.shuffle_buffer,
       log_every_n_steps=20)
   start = time.time()
   result = squad_runner.run(cfg)
@@ -129,7 +146,7 @@ def main():
       "recipe": {k: getattr(args, k) for k in (
           "max_seq_length", "doc_stride", "max_query_length",
           "train_batch_size", "learning_rate", "num_train_epochs",
-          "random_seed")},
+          "random_seed", "shuffle_buffer", "no_dropout")},
       "exact_match": result["eval"]["exact_match"],
       "f1": result["eval"]["f1"],
       "train_examples_per_sec": result["train_summary"]["examples_per_sec"],
@@ -145,6 +162,9 @@ def main():
       ("train q", n_train), ("dev q", n_dev), ("seq", args.max_seq_length),
       ("epochs", "%g" % cfg.num_train_epochs),
       ("lr", "%g" % args.learning_rate),
+      ("shuffle", args.shuffle_buffer or "full"),
+      ("dropout", "off" if args.no_dropout else "on"),
+      ("seed", args.random_seed),
       ("EM", "%.2f" % record["exact_match"]), ("F1", "%.2f" % record["f1"]),
       ("train ex/s", "%.1f" % record["train_examples_per_sec"]),
       ("predict feat/s", "%.1f" % record["predict_examples_per_sec"]),

@@ -61,6 +61,34 @@ def as_tensors(torch, features, is_training):
   return out
 
 
+def example_stream(n, shuffle_buffer, rng):
+  """Yields record indices 0..n-1, epoch after epoch, shuffled.
+
+  shuffle_buffer <= 0: a fresh full permutation every epoch. Otherwise
+  tf.data's buffered shuffle, as bert_tf (and the reference) read their
+  TFRecord: each epoch streams the records in file order through a buffer
+  of that many, emitting a uniformly chosen buffered record and putting the
+  next one in its place; the buffer drains at the end of the epoch. Batches
+  are cut from the stream and may span two epochs, as after `repeat()`.
+  """
+  while True:
+    if shuffle_buffer <= 0:
+      order = list(range(n))
+      rng.shuffle(order)
+      yield from order
+      continue
+    buffer = []
+    for i in range(n):
+      if len(buffer) < shuffle_buffer:
+        buffer.append(i)
+        continue
+      j = rng.randrange(len(buffer))
+      yield buffer[j]
+      buffer[j] = i
+    while buffer:
+      yield buffer.pop(rng.randrange(len(buffer)))
+
+
 def reference_adamw(torch):
   """The BERT paper's AdamW update as a torch optimizer class.
 
@@ -103,6 +131,13 @@ def main():
   parser.add_argument("--predict_batch_size", type=int, default=32)
   parser.add_argument("--warmup_proportion", type=float, default=0.1)
   parser.add_argument("--threads", type=int, default=0)
+  parser.add_argument("--work_name", default=None,
+                      help="subdirectory of --results_dir for this run")
+  parser.add_argument(
+      "--shuffle_buffer", type=int, default=0,
+      help="0: a full permutation of the windows every epoch; N > 0: "
+           "tf.data's buffered shuffle with N records, as bert_tf reads its "
+           "TFRecord (bench/squad.py's default 100 is the reference's)")
   parser.add_argument(
       "--optimizer", choices=("torch_adamw", "reference_adamw"),
       default="torch_adamw",
@@ -117,8 +152,8 @@ def main():
   torch.manual_seed(args.random_seed)
   rng = random.Random(args.random_seed)
 
-  work = os.path.join(args.results_dir, "squad-hf-quick" if args.quick else
-                      "squad-hf")
+  work = os.path.join(args.results_dir, args.work_name or (
+      "squad-hf-quick" if args.quick else "squad-hf"))
   os.makedirs(work, exist_ok=True)
   paths, train_titles, dev_titles, n_train, n_dev = split_by_article(
       os.path.join(SHARED, "data", "squad", "dev-v1.1-part-a.json"), work,
@@ -143,7 +178,11 @@ def main():
                                    len(eval_examples), len(eval_features),
                                    num_steps, num_warmup))
 
-  model = transformers.BertForQuestionAnswering.from_pretrained(hf_dir)
+  dropout = {}
+  if args.no_dropout:
+    dropout = dict(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+  model = transformers.BertForQuestionAnswering.from_pretrained(hf_dir,
+                                                                **dropout)
   no_decay = ("bias", "LayerNorm.weight", "LayerNorm.bias")
   groups = [
       {"params": [p for n, p in model.named_parameters()
@@ -169,16 +208,11 @@ def main():
   n = len(train_features)
 
   model.train()
-  order, cursor = [], 0
+  stream = example_stream(n, args.shuffle_buffer, rng)
   start = time.time()
   losses = []
   for step in range(num_steps):
-    if cursor + args.train_batch_size > len(order):
-      order = list(range(n))
-      rng.shuffle(order)
-      cursor = 0
-    idx = torch.tensor(order[cursor:cursor + args.train_batch_size])
-    cursor += args.train_batch_size
+    idx = torch.tensor([next(stream) for _ in range(args.train_batch_size)])
     batch = {k: v[idx] for k, v in train.items()}
     loss = model(**batch).loss
     loss.backward()
@@ -228,7 +262,7 @@ def main():
       "recipe": {k: getattr(args, k) for k in (
           "max_seq_length", "doc_stride", "max_query_length",
           "train_batch_size", "learning_rate", "warmup_proportion",
-          "random_seed", "optimizer")},
+          "random_seed", "optimizer", "shuffle_buffer", "no_dropout")},
       "num_train_epochs": num_epochs,
       "num_train_steps": num_steps,
       "exact_match": metrics["exact_match"],
@@ -246,6 +280,9 @@ def main():
       ("framework", "HF PyTorch"), ("optimizer", args.optimizer),
       ("train q", n_train), ("dev q", n_dev), ("epochs", "%g" % num_epochs),
       ("steps", num_steps), ("lr", "%g" % args.learning_rate),
+      ("shuffle", args.shuffle_buffer or "full"),
+      ("dropout", "off" if args.no_dropout else "on"),
+      ("seed", args.random_seed),
       ("EM", "%.2f" % record["exact_match"]), ("F1", "%.2f" % record["f1"]),
       ("loss first/last 20", "%.2f / %.2f" % (record["first_20_loss"],
                                               record["last_20_loss"])),

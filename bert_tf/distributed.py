@@ -42,6 +42,7 @@ import tempfile
 
 import tensorflow.compat.v1 as tf
 
+from bert_tf import input_pipeline
 from bert_tf import optimization
 from bert_tf import runtime
 
@@ -363,6 +364,38 @@ class Context(object):
         extra_hooks=(self.training_hooks(cfg.log_every_n_steps) +
                      list(extra_hooks or [])),
         examples_per_step=cfg.train_batch_size * self.size)
+
+  def train_on_records(self, estimator, cfg, record_files, name_to_features,
+                       num_train_steps, use_bucketing=False):
+    """Trains on TFRecord files of fixed-length features, with progress.
+
+    This process reads its shard (`input_shard`) of `record_files` in a
+    shuffled (`cfg.shuffle_buffer`), repeated stream seeded by
+    `cfg.random_seed`, and trains to
+    `num_train_steps` (or to `cfg.train_to_step`, resuming from the last
+    checkpoint with the batches earlier chunks consumed skipped).
+
+    Args:
+      estimator: from `estimator`.
+      cfg: the driver config (RunSettings with `train_batch_size`,
+        `output_dir` and `train_to_step`).
+      record_files: list of TFRecord paths.
+      name_to_features: dict feature name -> tf.io.FixedLenFeature.
+      num_train_steps: int, the whole run's steps (the schedule's length).
+      use_bucketing: length bucketing (the caller has excluded TPUs).
+
+    Returns:
+      The ThroughputHook summary (None when there was nothing to train).
+    """
+    input_fn = input_pipeline.file_based_input_fn_builder(
+        record_files, name_to_features, is_training=True, drop_remainder=True,
+        seed=cfg.random_seed, use_bucketing=use_bucketing,
+        shuffle_buffer=cfg.shuffle_buffer,
+        **self.input_shard(len(record_files)))
+    train_steps, input_fn = runtime.train_chunk(
+        input_fn, cfg.output_dir, num_train_steps,
+        cfg.train_to_step)
+    return self.train(estimator, input_fn, cfg, train_steps)
 
   # -- logging ----------------------------------------------------------------
 

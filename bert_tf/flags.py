@@ -84,6 +84,11 @@ def define_training_flags(default_train_batch_size=32,
           "If set, export a SavedModel for serving under this directory.")
   _define("integer", "log_every_n_steps", 50,
           "Log throughput (examples/sec, ETA) every this many steps.")
+  _define("integer", "shuffle_buffer", 100,
+          "Training records held in the shuffle buffer (100, as the "
+          "reference). 0 shuffles all records, reshuffled every epoch: "
+          "a full permutation per epoch instead of the file order perturbed "
+          "by 100 places (holds every record in memory).")
   define_bucketing_flags()
 
 

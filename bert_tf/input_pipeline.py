@@ -185,7 +185,10 @@ def file_based_input_fn_builder(input_files, name_to_features, is_training,
     drop_remainder: keep batch shapes static (TPU).
     num_shards, shard_index: per-worker sharding (Horovod): by file when there
       are at least `num_shards` files, otherwise by record. Never duplicated.
-    shuffle_buffer: records held for shuffling in training.
+    shuffle_buffer: records held for shuffling in training (the
+      reference's 100: each epoch is the file order perturbed by about that
+      many places); 0 or less holds them all (this process's shard), so
+      every epoch is a full permutation, drawn anew each epoch.
     seed: shuffle seed.
     num_cpu_threads, cycle_length: parallel reading of several files.
     use_bucketing: length bucketing (CPUs/GPUs; keep False on TPUs, which
@@ -235,7 +238,14 @@ def file_based_input_fn_builder(input_files, name_to_features, is_training,
     if record_shard:
       d = d.shard(num_shards, shard_index)
     if is_training:
-      d = d.shuffle(buffer_size=shuffle_buffer, seed=seed)
+      buffer_size = shuffle_buffer
+      if buffer_size <= 0:
+        # Every record of this process's shard.
+        total = sum(count_records(f) for f in files)
+        buffer_size = max(1, -(-total // num_shards) if record_shard
+                          else total)
+      d = d.shuffle(buffer_size=buffer_size, seed=seed,
+                    reshuffle_each_iteration=True)
       d = d.repeat()
     d = d.map(lambda r: decode_record(r, name_to_features),
               num_parallel_calls=tf.data.experimental.AUTOTUNE)

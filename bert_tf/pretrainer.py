@@ -126,7 +126,7 @@ def run(cfg):
                     tf.train.latest_checkpoint(cfg.output_dir) or "scratch")
     input_fn = input_pipeline.file_based_input_fn_builder(
         input_files, spec, is_training=True, drop_remainder=True,
-        seed=cfg.random_seed,
+        seed=cfg.random_seed, shuffle_buffer=cfg.shuffle_buffer,
         use_bucketing=cfg.use_bucketing and not cfg.use_tpu,
         **dist.input_shard(len(input_files)))
     result["train_summary"] = dist.train(estimator, input_fn, cfg,

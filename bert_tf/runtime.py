@@ -57,6 +57,9 @@ class RunSettings:
     export_dir: if set, export a SavedModel for serving under it.
     log_every_n_steps: steps between throughput (and loss) log lines.
     use_bucketing: length bucketing (CPU/GPU; ignored with use_tpu).
+    shuffle_buffer: training records held in the shuffle buffer (the
+      reference's 100); 0 shuffles the whole record stream, reshuffled every
+      epoch.
   """
   save_checkpoints_steps: int = 1000
   iterations_per_loop: int = 1000
@@ -65,6 +68,7 @@ class RunSettings:
   export_dir: Optional[str] = None
   log_every_n_steps: int = 50
   use_bucketing: bool = False
+  shuffle_buffer: int = 100
 
 
 def set_verbosity(level=tf.logging.INFO):

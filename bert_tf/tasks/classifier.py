@@ -401,15 +401,10 @@ def run(cfg, bert_config=None, tokenizer=None, model_builder=None):
     tf.logging.info("***** Running training *****")
     tf.logging.info("  Num examples = %d, batch size = %d, num steps = %d",
                     len(train_examples), cfg.train_batch_size, num_train_steps)
-    input_fn = input_pipeline.file_based_input_fn_builder(
-        [train_file], spec, is_training=True, drop_remainder=True,
-        seed=cfg.random_seed, use_bucketing=_bucketing(cfg),
-        **dist.input_shard(1))
-    train_steps, input_fn = runtime.train_chunk(
-        input_fn, cfg.output_dir, num_train_steps, cfg.train_to_step)
     result["num_train_steps"] = num_train_steps
-    result["train_summary"] = dist.train(estimator, input_fn, cfg,
-                                         train_steps)
+    result["train_summary"] = dist.train_on_records(
+        estimator, cfg, [train_file], spec, num_train_steps,
+        use_bucketing=_bucketing(cfg))
 
   if not dist.is_chief:
     # Evaluation, prediction and export are rank 0's (Horovod).

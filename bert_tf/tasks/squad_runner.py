@@ -212,16 +212,11 @@ def run(cfg):
                     num_train_steps)
     # With use_bucketing the span softmax runs over the batch's trimmed
     # length instead of max_seq_length (padding positions drop out of it).
-    input_fn = input_pipeline.file_based_input_fn_builder(
-        [train_path], squad.name_to_features(cfg.max_seq_length, True),
-        is_training=True, drop_remainder=True, seed=cfg.random_seed,
-        use_bucketing=cfg.use_bucketing and not cfg.use_tpu,
-        **dist.input_shard(1))
-    train_steps, input_fn = runtime.train_chunk(
-        input_fn, cfg.output_dir, num_train_steps, cfg.train_to_step)
     result["num_train_steps"] = num_train_steps
-    result["train_summary"] = dist.train(estimator, input_fn, cfg,
-                                         train_steps)
+    result["train_summary"] = dist.train_on_records(
+        estimator, cfg, [train_path],
+        squad.name_to_features(cfg.max_seq_length, True), num_train_steps,
+        use_bucketing=cfg.use_bucketing and not cfg.use_tpu)
 
   if not dist.is_chief:
     # Prediction, evaluation and export are rank 0's (Horovod).
