@@ -12,10 +12,16 @@ lr 3e-5, linear warm-up over 10% then linear decay, global-norm clipping at
 `BertForQuestionAnswering` with `torch.optim.AdamW` (bias-corrected) and
 HF's linear schedule or, with `--optimizer=reference_adamw`, BERT's AdamW
 update (no bias correction) and BERT's schedule, written here in torch
-(tests/test_squad_runner.py checks that such a run follows bert_tf's
+(tests/test_parity.py checks that such a run follows bert_tf's
 losses step by step with dropout off); scored by the same post-processing and
 official-equivalent evaluation. Model, loss, optimizer and training loop are
 independent of bert_tf; only the windows and the scoring are shared.
+
+The example stream is a fresh full permutation of the windows every epoch
+(`--shuffle_buffer=0`, the default here) or, with `--shuffle_buffer=100`,
+tf.data's buffered shuffle of the file order as bert_tf and the reference
+read their TFRecord. `--random_seed` seeds torch (head initialisation,
+dropout) and the example order; `--no_dropout` turns dropout off.
 
 Prints a table and writes JSON (bench/results/squad-hf.json).
 """
