@@ -13,63 +13,25 @@ Tasks: cola, sst-2, mrpc, qqp, sts-b, mnli, qnli, rte, wnli, xnli and
 `generic` (your own TSV/CSV: see --text_a_column and friends).
 """
 
-from absl import flags
-
 from bert_tf import flags as bert_flags
 from bert_tf.tasks import classifier
-from bert_tf.tasks import glue
 
-FLAGS = flags.FLAGS
+bert_flags.define_config_flags(classifier.ClassifierConfig)
 
-bert_flags.define_model_flags()
-bert_flags.define_training_flags()
-bert_flags.define_tpu_flags()
-bert_flags.define_scale_flags()
-flags.DEFINE_string("task_name", None, "The name of the task to train.")
-flags.DEFINE_string(
-    "data_dir", None,
-    "The input data dir. Should contain the .tsv files (or other data files) "
-    "for the task.")
-flags.DEFINE_string("cache_dir", None,
-                    "Where feature TFRecords are cached (default: output_dir).")
-# The generic TSV/CSV task (--task_name=generic).
-flags.DEFINE_string("text_a_column", None,
-                    "generic: column (0-based index or header name) of text a.")
-flags.DEFINE_string("text_b_column", None,
-                    "generic: optional column of text b (sentence pairs).")
-flags.DEFINE_string("label_column", None, "generic: column of the label.")
-flags.DEFINE_list("labels", None,
-                  "generic: the label list (default: sorted labels of train).")
-flags.DEFINE_enum("delimiter", "tab", ["tab", "comma"],
-                  "generic: field delimiter (tab = TSV, comma = CSV).")
-flags.DEFINE_bool("has_header", True, "generic: the files have a header row.")
-flags.DEFINE_bool("regression", False, "generic: the label is a number.")
-flags.DEFINE_string("train_file", "train.tsv", "generic: training file name.")
-flags.DEFINE_string("dev_file", "dev.tsv", "generic: dev file name.")
-flags.DEFINE_string("test_file", "test.tsv", "generic: test file name.")
-flags.DEFINE_string("xnli_language", "zh", "xnli: the language to use.")
-flags.DEFINE_integer(
-    "train_to_step", None,
-    "Train only up to this global step in this call (the learning-rate "
-    "schedule still spans the whole run), resuming from the last checkpoint; "
-    "used by bert_tf.sweep to evaluate between chunks.")
-
-
-def processor_kwargs():
-  return glue.processor_kwargs(
-      FLAGS.task_name,
-      {name: FLAGS[name].value for name in glue.PROCESSOR_FLAG_DEFAULTS})
+# Flags of the other scripts, refused here with what to use instead.
+REFUSALS = {
+    "num_train_steps": "run_classifier.py counts epochs: use "
+                       "--num_train_epochs (steps are derived from it).",
+    "num_warmup_steps": "use --warmup_proportion (a share of the steps).",
+    "max_eval_steps": "run_classifier.py evaluates the whole dev set.",
+    "input_file": "give --data_dir (and --task_name).",
+}
 
 
 def main(_):
-  values = bert_flags.values_for(classifier.ClassifierConfig)
-  values["processor_kwargs"] = processor_kwargs()
-  classifier.run(classifier.ClassifierConfig(**values))
+  classifier.run(bert_flags.config_from_flags(classifier.ClassifierConfig))
 
 
 if __name__ == "__main__":
-  flags.mark_flag_as_required("data_dir")
-  flags.mark_flag_as_required("task_name")
-  flags.mark_flag_as_required("bert_config_file")
-  flags.mark_flag_as_required("output_dir")
-  bert_flags.run_main(main)
+  bert_flags.mark_required_flags(classifier.ClassifierConfig)
+  bert_flags.run_main(main, refusals=REFUSALS)

@@ -10,11 +10,13 @@ The reference's command line runs unchanged (paths changed), e.g.
 
 The module (a TF1 Hub module such as `bert_tf.hub.export_tf1_hub_module`
 writes, or Google's BERT modules) brings the weights and, through its
-`tokenization_info` signature, the vocabulary and casing: there is no
---bert_config_file, --init_checkpoint, --vocab_file or --do_lower_case.
+`tokenization_info` signature, the vocabulary and casing: --bert_config_file,
+--init_checkpoint, --vocab_file and --do_lower_case are accepted, as by the
+reference's script, and a warning says they are unused.
 """
 
 from absl import flags
+from absl import logging
 
 from bert_tf import flags as bert_flags
 from bert_tf import hub as bert_hub
@@ -22,38 +24,33 @@ from bert_tf.tasks import classifier
 
 FLAGS = flags.FLAGS
 
-bert_flags.define_training_flags()
-bert_flags.define_tpu_flags()
+bert_flags.define_config_flags(classifier.ClassifierConfig)
 flags.DEFINE_string(
     "bert_hub_module_handle", None,
     "Handle for the BERT TF-Hub module (a local path or a URL).")
-flags.DEFINE_string("task_name", None, "The name of the task to train.")
-flags.DEFINE_string(
-    "data_dir", None,
-    "The input data dir. Should contain the .tsv files (or other data files) "
-    "for the task.")
-flags.DEFINE_string(
-    "output_dir", None,
-    "The output directory where the model checkpoints will be written.")
-flags.DEFINE_integer(
-    "max_seq_length", 128,
-    "The maximum total input sequence length after WordPiece tokenization. "
-    "Sequences longer than this will be truncated, and sequences shorter "
-    "than this will be padded.")
-flags.DEFINE_string("cache_dir", None,
-                    "Where feature TFRecords are cached (default: output_dir).")
+
+# Accepted (the reference's script inherits them from run_classifier.py) but
+# unused: the module brings the architecture, weights, vocabulary and case.
+MODULE_PROVIDED = ("bert_config_file", "init_checkpoint", "vocab_file",
+                   "spm_model_file", "do_lower_case")
 
 
 def main(_):
-  values = bert_flags.values_for(classifier.ClassifierConfig)
-  values["bert_config_file"] = FLAGS.bert_hub_module_handle  # for messages
-  cfg = classifier.ClassifierConfig(**values)
+  unused = [n for n in MODULE_PROVIDED if FLAGS[n].present]
+  if unused:
+    logging.warning(
+        "%s: unused, the TF-Hub module %s brings the model's architecture, "
+        "weights, vocabulary and casing.", ", ".join("--" + n for n in unused),
+        FLAGS.bert_hub_module_handle)
+  cfg = bert_flags.config_from_flags(
+      classifier.ClassifierConfig,
+      bert_config_file=FLAGS.bert_hub_module_handle,  # for messages
+      init_checkpoint=None, vocab_file=None, spm_model_file=None)
   bert_hub.run_classifier(cfg, FLAGS.bert_hub_module_handle)
 
 
 if __name__ == "__main__":
-  flags.mark_flag_as_required("bert_hub_module_handle")
-  flags.mark_flag_as_required("data_dir")
-  flags.mark_flag_as_required("task_name")
-  flags.mark_flag_as_required("output_dir")
+  for name in ("bert_hub_module_handle", "data_dir", "task_name",
+               "output_dir"):
+    flags.mark_flag_as_required(name)
   bert_flags.run_main(main)

@@ -13,38 +13,39 @@ A run started again with the same command resumes from the last checkpoint
 in --output_dir.
 """
 
-from absl import flags
-
 from bert_tf import flags as bert_flags
-from bert_tf import pretrainer
+from bert_tf.tasks import pretrainer
 
-FLAGS = flags.FLAGS
+bert_flags.define_config_flags(pretrainer.PretrainingConfig)
 
-bert_flags.define_model_flags()
-bert_flags.define_training_flags()
-bert_flags.define_tpu_flags()
-bert_flags.define_scale_flags()
-flags.DEFINE_string("input_file", None,
-                    "Input TF example files (can be a glob or comma separated).")
-flags.DEFINE_string("eval_input_file", None,
-                    "Optional held-out TF example files for --do_eval "
-                    "(default: --input_file).")
-flags.DEFINE_integer(
-    "max_predictions_per_seq", 20,
-    "Maximum number of masked LM predictions per sequence. Must match data "
-    "generation.")
-flags.DEFINE_integer("num_train_steps", 100000, "Number of training steps.")
-flags.DEFINE_integer("num_warmup_steps", 10000, "Number of warmup steps.")
-flags.DEFINE_integer("max_eval_steps", 100, "Maximum number of eval steps.")
+# Flags of the other scripts, refused here with what to use instead.
+REFUSALS = {
+    "num_train_epochs": "run_pretraining.py counts updates: use "
+                        "--num_train_steps.",
+    "warmup_proportion": "run_pretraining.py counts updates: use "
+                         "--num_warmup_steps.",
+    "eval_every_epochs": "run_pretraining.py counts updates: use "
+                         "--eval_every_steps.",
+    "do_predict": "run_pretraining.py has no prediction mode; export the "
+                  "encoder with --export_dir.",
+    "predict_batch_size": "run_pretraining.py has no prediction mode.",
+    "vocab_file": "pretraining reads token ids from the TFRecords; the "
+                  "vocabulary goes to create_pretraining_data.py.",
+    "spm_model_file": "pretraining reads token ids from the TFRecords; the "
+                      "vocabulary goes to create_pretraining_data.py.",
+    "do_lower_case": "pretraining reads token ids from the TFRecords; casing "
+                     "goes to create_pretraining_data.py.",
+    "train_to_step": "use --num_train_steps (a run resumes from its last "
+                     "checkpoint).",
+    "data_dir": "give --input_file (TFRecords of "
+                "create_pretraining_data.py).",
+}
 
 
 def main(_):
-  values = bert_flags.values_for(pretrainer.PretrainingConfig)
-  pretrainer.run(pretrainer.PretrainingConfig(**values))
+  pretrainer.run(bert_flags.config_from_flags(pretrainer.PretrainingConfig))
 
 
 if __name__ == "__main__":
-  flags.mark_flag_as_required("input_file")
-  flags.mark_flag_as_required("bert_config_file")
-  flags.mark_flag_as_required("output_dir")
-  bert_flags.run_main(main)
+  bert_flags.mark_required_flags(pretrainer.PretrainingConfig)
+  bert_flags.run_main(main, refusals=REFUSALS)

@@ -54,6 +54,8 @@ setup(
             # Independent implementations of the metrics (golden values).
             "scipy<1.16",
             "scikit-learn<1.8",
+            # conlleval-compatible entity scoring (NER golden values).
+            "seqeval==1.2.2",
             "numpy<2",
         ],
     },

@@ -59,7 +59,7 @@ import bert_tf
 import tensorflow.compat.v1 as tf
 
 from bert_tf import convert
-from bert_tf import pretrainer
+from bert_tf.tasks import pretrainer
 from bert_tf import tokenization
 from bert_tf import vocab_builder
 from bert_tf.tasks import pretraining

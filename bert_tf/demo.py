@@ -19,7 +19,7 @@ No download, no data set, no network: the corpus is the standard library's
   3. writes masked-LM / next-sentence pretraining TFRecords, one document per
      topic group, one sentence per line (`bert_tf.tasks.pretraining`);
   4. pretrains a small BERT (2 layers, hidden size 128) from scratch
-     (`bert_tf.pretrainer`), evaluated on the held-out sentences;
+     (`bert_tf.tasks.pretrainer`), evaluated on the held-out sentences;
   5. fine-tunes it on a task derived from the same corpus: "which part of
      the Python documentation is this sentence from?", a classification of
      single sentences into the 8 largest topic groups (special method names,
@@ -71,7 +71,7 @@ from bert_tf import input_pipeline
 from bert_tf import metrics
 from bert_tf import modeling
 from bert_tf import plots
-from bert_tf import pretrainer
+from bert_tf.tasks import pretrainer
 from bert_tf import runtime
 from bert_tf import tokenization
 from bert_tf import vocab_builder

@@ -45,6 +45,7 @@ import tensorflow.compat.v1 as tf
 from bert_tf import input_pipeline
 from bert_tf import optimization
 from bert_tf import runtime
+from bert_tf.settings import setting
 
 DEFAULT_INIT_LOSS_SCALE = 2.0 ** 15
 
@@ -55,31 +56,37 @@ class HorovodUnavailableError(ImportError, ValueError):
 
 @dataclasses.dataclass(kw_only=True)
 class ScaleConfig:
-  """Multi-process, precision and compilation settings of a training run.
-
-  Attributes:
-    use_horovod: data-parallel training over the processes `horovodrun` (or
-      `mpirun`) started; one GPU per process.
-    horovod_fp16_allreduce: send gradients as float16 in the allreduce.
-    scale_learning_rate_by_workers: multiply the learning rate by the number
-      of processes (off by default; the effective batch grows with them).
-    use_fp16: automatic mixed precision (float16 graph rewrite on NVIDIA
-      GPUs) with dynamic loss scaling; variables stay float32.
-    init_loss_scale: initial dynamic loss scale for use_fp16.
-    use_bf16: oneDNN automatic bfloat16 rewrite (CPUs with AVX512-BF16/AMX).
-    use_xla: XLA JIT compilation of the graph (GPU and CPU).
-    optimizer_type: "adamw" or "lamb".
-    num_accumulation_steps: micro-batches per applied update.
-  """
-  use_horovod: bool = False
-  horovod_fp16_allreduce: bool = False
-  scale_learning_rate_by_workers: bool = False
-  use_fp16: bool = False
-  init_loss_scale: float = DEFAULT_INIT_LOSS_SCALE
-  use_bf16: bool = False
-  use_xla: bool = False
-  optimizer_type: str = "adamw"
-  num_accumulation_steps: int = 1
+  """Multi-process, precision, compilation and optimizer settings of a run."""
+  use_horovod: bool = setting(
+      False, "Data-parallel training with Horovod over the processes that "
+      "horovodrun/mpirun started (one GPU each). Batch sizes are per "
+      "process; rank 0 alone writes checkpoints and outputs.")
+  horovod_fp16_allreduce: bool = setting(
+      False, "With --use_horovod: send gradients as float16 in the "
+      "allreduce.")
+  scale_learning_rate_by_workers: bool = setting(
+      False, "With --use_horovod: multiply --learning_rate by the number of "
+      "processes (the effective batch grows with them).")
+  use_fp16: bool = setting(
+      False, "Automatic mixed precision: float16 graph rewrite (NVIDIA GPUs "
+      "only) with dynamic loss scaling and float32 master weights.",
+      aliases=("amp",))
+  init_loss_scale: float = setting(
+      DEFAULT_INIT_LOSS_SCALE,
+      "With --use_fp16: the initial dynamic loss scale.")
+  use_bf16: bool = setting(
+      False, "oneDNN automatic bfloat16 rewrite for CPUs with "
+      "AVX512-BF16/AMX (variables stay float32).")
+  use_xla: bool = setting(
+      False, "XLA JIT compilation (GPU and CPU; on CPU TF_XLA_FLAGS gets "
+      "--tf_xla_cpu_global_jit).")
+  optimizer_type: str = setting(
+      "adamw", "The optimizer: adamw (BERT's AdamWeightDecay) or lamb.",
+      choices=list(optimization.OPTIMIZER_TYPES))
+  num_accumulation_steps: int = setting(
+      1, "Gradient accumulation: micro-batches of --train_batch_size per "
+      "applied update (the effective batch is their product, times the "
+      "number of Horovod processes).")
 
 
 def import_horovod():
@@ -363,26 +370,30 @@ class Context(object):
         estimator, input_fn, cfg, cfg.train_batch_size, max_steps,
         extra_hooks=(self.training_hooks(cfg.log_every_n_steps) +
                      list(extra_hooks or [])),
-        examples_per_step=cfg.train_batch_size * self.size)
+        examples_per_step=cfg.train_batch_size * self.size,
+        runs_per_step=self.num_accumulation_steps)
 
   def train_on_records(self, estimator, cfg, record_files, name_to_features,
-                       num_train_steps, use_bucketing=False):
+                       num_train_steps, use_bucketing=False,
+                       train_to_step=None):
     """Trains on TFRecord files of fixed-length features, with progress.
 
     This process reads its shard (`input_shard`) of `record_files` in a
     shuffled (`cfg.shuffle_buffer`), repeated stream seeded by
-    `cfg.random_seed`, and trains to
-    `num_train_steps` (or to `cfg.train_to_step`, resuming from the last
-    checkpoint with the batches earlier chunks consumed skipped).
+    `cfg.random_seed`, and trains to `num_train_steps`, or only to
+    `train_to_step` when given, resuming from the last checkpoint with the
+    micro-batches that earlier chunks consumed skipped (so chunks see the
+    stream of one uninterrupted run).
 
     Args:
       estimator: from `estimator`.
-      cfg: the driver config (RunSettings with `train_batch_size`,
-        `output_dir` and `train_to_step`).
+      cfg: the run's config (`train_batch_size`, `output_dir`,
+        `shuffle_buffer`, `random_seed`, `log_every_n_steps`, `use_tpu`).
       record_files: list of TFRecord paths.
       name_to_features: dict feature name -> tf.io.FixedLenFeature.
       num_train_steps: int, the whole run's steps (the schedule's length).
       use_bucketing: length bucketing (the caller has excluded TPUs).
+      train_to_step: optional int, where this call stops.
 
     Returns:
       The ThroughputHook summary (None when there was nothing to train).
@@ -393,8 +404,8 @@ class Context(object):
         shuffle_buffer=cfg.shuffle_buffer,
         **self.input_shard(len(record_files)))
     train_steps, input_fn = runtime.train_chunk(
-        input_fn, cfg.output_dir, num_train_steps,
-        cfg.train_to_step)
+        input_fn, cfg.output_dir, num_train_steps, train_to_step,
+        num_accumulation_steps=self.num_accumulation_steps)
     return self.train(estimator, input_fn, cfg, train_steps)
 
   # -- logging ----------------------------------------------------------------

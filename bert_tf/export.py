@@ -13,6 +13,10 @@ whose `serving_default` signature takes int32 `input_ids`, `input_mask`,
                                     float32, unique_ids [batch] int32
   encoder     EncoderHead           pooled_output [batch, H] float32,
                                     sequence_output [batch, seq, H] float32
+  tagging     TokenClassification-  predictions [batch, seq] int32,
+  (or ner)    Head                  probabilities [batch, seq, num_labels]
+                                    float32 (one window of WordPiece pieces
+                                    per row; see bert_tf.tasks.ner)
 
 Estimator writes into a temporary directory and renames it when complete.
 Given `vocab_file` (and the other metadata), the export also carries
@@ -23,10 +27,14 @@ needs nothing but the export directory.
 `export_from_checkpoint(...)` exports an existing checkpoint without
 retraining; it is also a command:
 
-  python -m bert_tf.export --task=classifier|squad|encoder \
+  python -m bert_tf.export --task=classifier|squad|encoder|tagging \
     --bert_config_file=bert_config.json --checkpoint=DIR_OR_PREFIX \
     --max_seq_length=128 --num_labels=2 [--regression] \
     [--vocab_file=vocab.txt --do_lower_case=true] --export_dir=DIR
+
+A tagging export needs --labels (the tag list, in the model's order, e.g.
+the labels.txt that run_ner.py saves: --labels_file) and records
+`doc_stride` for the Predictor's windows over long texts.
 
 This module never reads absl FLAGS (flags are defined only when it runs as a
 script).
@@ -44,14 +52,17 @@ from bert_tf import modeling
 from bert_tf.heads import ClassificationHead
 from bert_tf.heads import HeadOutput
 from bert_tf.heads import SpanHead
+from bert_tf.heads import TokenClassificationHead
 
 METADATA_FILE = "bert_tf_export.json"
 VOCAB_FILE = "vocab.txt"
 EXTRA_DIR = "assets.extra"
-TASKS = ("classifier", "squad", "encoder")
+TASKS = ("classifier", "squad", "encoder", "tagging")
+# Other names of tasks.
+TASK_ALIASES = {"ner": "tagging"}
 # Extra int32 [batch] serving inputs of each task.
 TASK_EXTRA_FEATURES = {"classifier": (), "squad": ("unique_ids",),
-                       "encoder": ()}
+                       "encoder": (), "tagging": ()}
 
 
 class EncoderHead(object):
@@ -76,13 +87,17 @@ class EncoderHead(object):
 
 
 def make_head(task, num_labels=2, is_regression=False):
-  """Returns the head for `task` ("classifier", "squad" or "encoder")."""
+  """Returns the head for `task` ("classifier", "squad", "encoder",
+  "tagging"/"ner")."""
+  task = TASK_ALIASES.get(task, task)
   if task == "classifier":
     return ClassificationHead(num_labels, is_regression=is_regression)
   if task == "squad":
     return SpanHead()
   if task == "encoder":
     return EncoderHead()
+  if task == "tagging":
+    return TokenClassificationHead(num_labels)
   raise ValueError("Unknown export task %r; expected one of %s" %
                    (task, ", ".join(TASKS)))
 
@@ -280,11 +295,11 @@ def _checkpoint_for_export(model_fn, checkpoint, max_seq_length,
 def export_from_checkpoint(task, bert_config_file, checkpoint, export_dir,
                            max_seq_length=128, num_labels=2,
                            is_regression=False, vocab_file=None,
-                           do_lower_case=None, labels=None):
+                           do_lower_case=None, labels=None, doc_stride=None):
   """Exports a trained checkpoint as a SavedModel, without retraining.
 
   Args:
-    task: "classifier", "squad" or "encoder".
+    task: "classifier", "squad", "encoder" or "tagging" (alias "ner").
     bert_config_file: the model's bert_config.json.
     checkpoint: a checkpoint prefix, or a directory (its latest checkpoint).
       For "encoder" a pre-trained (e.g. Google's) checkpoint will do; the
@@ -294,11 +309,20 @@ def export_from_checkpoint(task, bert_config_file, checkpoint, export_dir,
     num_labels: int, classes of the classifier (ignored for regression).
     is_regression: classifier is a regression (one output).
     vocab_file, do_lower_case, labels: optional, recorded in the export for
-      `bert_tf.predictor.Predictor`.
+      `bert_tf.predictor.Predictor`. A tagging export needs `labels` (the
+      tags in the model's order); `num_labels` is then len(labels).
+    doc_stride: tagging: pieces between the windows' starts over a long
+      text (recorded for the Predictor; default max_seq_length // 2).
 
   Returns:
     str, the path of the new SavedModel directory.
   """
+  task = TASK_ALIASES.get(task, task)
+  if task == "tagging":
+    if not labels:
+      raise ValueError("A tagging export needs the labels (the tags in the "
+                       "model's order, e.g. run_ner.py's labels.txt)")
+    num_labels = len(labels)
   if task not in TASKS:
     raise ValueError("Unknown export task %r; expected one of %s" %
                      (task, ", ".join(TASKS)))
@@ -326,9 +350,12 @@ def export_from_checkpoint(task, bert_config_file, checkpoint, export_dir,
         estimator, export_dir, max_seq_length, extra_int_features=extra,
         checkpoint_path=staged, vocab_file=vocab_file,
         do_lower_case=do_lower_case, task=task,
-        labels=labels if task == "classifier" else None,
+        labels=labels if task in ("classifier", "tagging") else None,
         is_regression=is_regression if task == "classifier" else None,
-        extra_metadata={"checkpoint": checkpoint})
+        extra_metadata=dict(
+            {"checkpoint": checkpoint},
+            **({"doc_stride": int(doc_stride or max(1, max_seq_length // 2))}
+               if task == "tagging" else {})))
   finally:
     shutil.rmtree(work, ignore_errors=True)
 
@@ -375,7 +402,8 @@ def save_random_checkpoint(bert_config, checkpoint_prefix, num_labels=None,
 def _define_cli_flags():
   """Defines the command's flags (only when run as a script)."""
   from absl import flags  # pylint: disable=g-import-not-at-top
-  flags.DEFINE_enum("task", "classifier", list(TASKS), "What to export.")
+  flags.DEFINE_enum("task", "classifier", list(TASKS) + list(TASK_ALIASES),
+                    "What to export.")
   flags.DEFINE_string("bert_config_file", None, "The model's bert_config.json.")
   flags.DEFINE_string("checkpoint", None,
                       "Checkpoint prefix, or a directory (its latest one).")
@@ -384,7 +412,14 @@ def _define_cli_flags():
   flags.DEFINE_integer("num_labels", 2, "classifier: number of classes.")
   flags.DEFINE_bool("regression", False, "classifier: a regression head.")
   flags.DEFINE_list("labels", None,
-                    "classifier: the label names, recorded for the Predictor.")
+                    "classifier, tagging: the label names, recorded for the "
+                    "Predictor.")
+  flags.DEFINE_string("labels_file", None,
+                      "tagging: a file of labels, one per line (run_ner.py's "
+                      "labels.txt), instead of --labels.")
+  flags.DEFINE_integer("doc_stride", None,
+                       "tagging: pieces between window starts over long "
+                       "texts (default max_seq_length // 2).")
   flags.DEFINE_string("vocab_file", None,
                       "Optional vocabulary copied into the export.")
   flags.DEFINE_bool("do_lower_case", None,
@@ -399,13 +434,18 @@ def _define_cli_flags():
 def _cli_main(flag_values):
   from bert_tf import runtime  # pylint: disable=g-import-not-at-top
   runtime.set_verbosity()
+  labels = flag_values.labels
+  if flag_values.labels_file:
+    from bert_tf.tasks import ner  # pylint: disable=g-import-not-at-top
+    labels = ner.read_labels_file(flag_values.labels_file)
   path = export_from_checkpoint(
       task=flag_values.task, bert_config_file=flag_values.bert_config_file,
       checkpoint=flag_values.checkpoint, export_dir=flag_values.export_dir,
       max_seq_length=flag_values.max_seq_length,
       num_labels=flag_values.num_labels, is_regression=flag_values.regression,
       vocab_file=flag_values.vocab_file,
-      do_lower_case=flag_values.do_lower_case, labels=flag_values.labels)
+      do_lower_case=flag_values.do_lower_case, labels=labels,
+      doc_stride=flag_values.doc_stride)
   print(path)
 
 

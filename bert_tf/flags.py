@@ -1,8 +1,12 @@
-"""Shared absl flag groups, defined once for every script.
+"""Command-line flags from settings, and the scripts' common main.
 
-Names, defaults and meanings follow the reference's scripts so their
-documented command lines run unchanged. Each `define_*` is idempotent (a flag
-already defined is left alone), so scripts can combine groups freely.
+A script defines its flags from its config dataclass
+(`define_config_flags(ClassifierConfig)`): one flag per setting, with the
+name, type, default and help the setting declares (`bert_tf.settings`), so
+every flag a script accepts is a setting its run reads. Names, defaults and
+meanings follow the reference's scripts so their documented command lines run
+unchanged. A flag that another script has but this one has no use for is
+refused with advice (`run_main(..., refusals=...)`), never dropped.
 """
 
 import os
@@ -11,7 +15,13 @@ import sys
 from absl import app
 from absl import flags
 
+from bert_tf import settings
+
 FLAGS = flags.FLAGS
+
+# Flags defined through this module belong to the script that asked for them
+# (they are its key flags: `--help` lists them).
+flags.disclaim_key_flags()
 
 # Errors that mean "the input or the flags are wrong" (the library raises
 # them with a message naming the file, line or tensor and what was expected):
@@ -20,158 +30,98 @@ USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError,
                NotADirectoryError, IsADirectoryError, PermissionError)
 
 
-def _define(kind, name, default, help_text, **kwargs):
-  if name in FLAGS:
-    return
-  getattr(flags, "DEFINE_" + kind)(name, default, help_text, **kwargs)
+_DEFINERS = {bool: "bool", int: "integer", float: "float", str: "string",
+             list: "list"}
 
 
-def define_model_flags(vocab_required=True):
-  """bert_config_file, vocab_file, init_checkpoint, do_lower_case, ..."""
-  del vocab_required
-  _define("string", "bert_config_file", None,
-          "The config json file corresponding to the pre-trained BERT model. "
-          "This specifies the model architecture.")
-  _define("string", "vocab_file", None,
-          "The vocabulary file that the BERT model was trained on.")
-  _define("string", "spm_model_file", None,
-          "Optional SentencePiece model; when given, text is split into its "
-          "pieces instead of WordPiece.")
-  _define("string", "init_checkpoint", None,
-          "Initial checkpoint (usually from a pre-trained BERT model).")
-  _define("bool", "do_lower_case", True,
-          "Whether to lower case the input text. Should be True for uncased "
-          "models and False for cased models.")
-  _define("integer", "max_seq_length", 128,
-          "The maximum total input sequence length after WordPiece "
-          "tokenization. Longer sequences are truncated, shorter ones padded.")
-  _define("string", "output_dir", None,
-          "The output directory where the model checkpoints will be written.")
+def define_config_flags(config_class, flag_values=FLAGS):
+  """Defines one absl flag per setting of `config_class` (bert_tf.settings).
 
+  Name, type, default and help come from the dataclass field; a setting
+  with choices becomes an enum flag, its aliases alias flags. Idempotent: a
+  flag already defined is left alone.
 
-def define_training_flags(default_train_batch_size=32,
-                          default_eval_batch_size=8,
-                          default_predict_batch_size=8,
-                          default_learning_rate=5e-5,
-                          default_num_train_epochs=3.0):
-  """do_train/do_eval/do_predict, batch sizes, schedule, checkpoints."""
-  _define("bool", "do_train", False, "Whether to run training.")
-  _define("bool", "do_eval", False, "Whether to run eval on the dev set.")
-  _define("bool", "do_predict", False,
-          "Whether to run the model in inference mode on the test set.")
-  _define("integer", "train_batch_size", default_train_batch_size,
-          "Total batch size for training.")
-  _define("integer", "eval_batch_size", default_eval_batch_size,
-          "Total batch size for eval.")
-  _define("integer", "predict_batch_size", default_predict_batch_size,
-          "Total batch size for predict.")
-  _define("float", "learning_rate", default_learning_rate,
-          "The initial learning rate for Adam.")
-  _define("float", "num_train_epochs", default_num_train_epochs,
-          "Total number of training epochs to perform.")
-  _define("float", "warmup_proportion", 0.1,
-          "Proportion of training to perform linear learning rate warmup for. "
-          "E.g., 0.1 = 10% of training.")
-  _define("integer", "save_checkpoints_steps", 1000,
-          "How often to save the model checkpoint.")
-  _define("integer", "iterations_per_loop", 1000,
-          "How many steps to make in each estimator call.")
-  _define("integer", "keep_checkpoint_max", 5,
-          "How many recent checkpoints to keep.")
-  _define("integer", "random_seed", None,
-          "Graph-level random seed (initialisation, dropout, shuffling).")
-  _define("string", "export_dir", None,
-          "If set, export a SavedModel for serving under this directory.")
-  _define("integer", "log_every_n_steps", 50,
-          "Log throughput (examples/sec, ETA) every this many steps.")
-  _define("integer", "shuffle_buffer", 100,
-          "Training records held in the shuffle buffer (100, as the "
-          "reference). 0 shuffles all records, reshuffled every epoch: "
-          "a full permutation per epoch instead of the file order perturbed "
-          "by 100 places (holds every record in memory).")
-  define_bucketing_flags()
-
-
-def define_bucketing_flags():
-  """use_bucketing (CPUs/GPUs; ignored with --use_tpu)."""
-  _define("bool", "use_bucketing", False,
-          "Length bucketing (CPU/GPU, ignored with --use_tpu): training "
-          "batches hold examples of similar length, and every training, eval "
-          "and predict batch is padded only to its longest member instead of "
-          "--max_seq_length. Eval and predict keep the example order and "
-          "give the same results as fixed padding.")
-
-
-def define_scale_flags():
-  """Horovod, mixed precision, XLA, optimizer and gradient accumulation.
-
-  The fields of `bert_tf.distributed.ScaleConfig`, by the same names.
+  Args:
+    config_class: a settings dataclass (e.g. `ClassifierConfig`).
+    flag_values: the FlagValues to define into.
   """
-  _define("bool", "use_horovod", False,
-          "Data-parallel training with Horovod over the processes that "
-          "horovodrun/mpirun started (one GPU each). Batch sizes are per "
-          "process; rank 0 alone writes checkpoints and outputs.")
-  _define("bool", "horovod_fp16_allreduce", False,
-          "With --use_horovod: send gradients as float16 in the allreduce.")
-  _define("bool", "scale_learning_rate_by_workers", False,
-          "With --use_horovod: multiply --learning_rate by the number of "
-          "processes (the effective batch grows with them).")
-  _define("bool", "use_fp16", False,
-          "Automatic mixed precision: float16 graph rewrite (NVIDIA GPUs "
-          "only) with dynamic loss scaling and float32 master weights.")
-  if "amp" not in FLAGS:
-    flags.DEFINE_alias("amp", "use_fp16")
-  _define("float", "init_loss_scale", 2.0 ** 15,
-          "With --use_fp16: the initial dynamic loss scale.")
-  _define("bool", "use_bf16", False,
-          "oneDNN automatic bfloat16 rewrite for CPUs with AVX512-BF16/AMX "
-          "(variables stay float32).")
-  _define("bool", "use_xla", False,
-          "XLA JIT compilation (GPU and CPU; on CPU TF_XLA_FLAGS gets "
-          "--tf_xla_cpu_global_jit).")
-  if "optimizer_type" not in FLAGS:
-    flags.DEFINE_enum("optimizer_type", "adamw", ["adamw", "lamb"],
-                      "The optimizer: adamw (BERT's AdamWeightDecay) or lamb.")
-  _define("integer", "num_accumulation_steps", 1,
-          "Gradient accumulation: micro-batches of --train_batch_size per "
-          "applied update (the effective batch is their product, times the "
-          "number of Horovod processes).")
+  defaults = settings.defaults(config_class)
+  for field in settings.flag_fields(config_class):
+    name = field.name
+    if name in flag_values:
+      continue
+    kind = settings.field_type(config_class, name)
+    default = defaults.get(name)
+    help_text = settings.help_of(field)
+    choices = field.metadata.get("choices")
+    if choices:
+      flags.DEFINE_enum(name, default, choices, help_text,
+                        flag_values=flag_values)
+    elif kind in _DEFINERS:
+      getattr(flags, "DEFINE_" + _DEFINERS[kind])(
+          name, default, help_text, flag_values=flag_values)
+    else:
+      raise TypeError("Setting %s.%s has type %r, which has no flag kind" %
+                      (config_class.__name__, name, kind))
+    for alias in field.metadata.get("aliases", ()):
+      if alias not in flag_values:
+        flags.DEFINE_alias(alias, name, flag_values=flag_values)
 
 
-def define_tpu_flags():
-  """The reference's TPU flags."""
-  _define("bool", "use_tpu", False, "Whether to use TPU or GPU/CPU.")
-  _define("string", "tpu_name", None,
-          "The Cloud TPU to use for training. This should be either the name "
-          "used when creating the Cloud TPU, or a grpc://ip.address.of.tpu:8470 "
-          "url.")
-  _define("string", "tpu_zone", None,
-          "[Optional] GCE zone where the Cloud TPU is located in. If not "
-          "specified, we will attempt to automatically detect the GCE project "
-          "from metadata.")
-  _define("string", "gcp_project", None,
-          "[Optional] Project name for the Cloud TPU-enabled project. If not "
-          "specified, we will attempt to automatically detect the GCE project "
-          "from metadata.")
-  _define("string", "master", None, "[Optional] TensorFlow master URL.")
-  _define("integer", "num_tpu_cores", 8,
-          "Only used if `use_tpu` is True. Total number of TPU cores to use.")
+def mark_required_flags(config_class, flag_values=FLAGS):
+  """Marks the settings that say `required=True` as required flags."""
+  for field in settings.flag_fields(config_class):
+    if field.metadata.get("required"):
+      flags.mark_flag_as_required(field.name, flag_values=flag_values)
 
 
-def tpu_kwargs():
-  """The TPU flag values as keyword arguments."""
-  return dict(use_tpu=FLAGS.use_tpu, tpu_name=FLAGS.tpu_name,
-              tpu_zone=FLAGS.tpu_zone, gcp_project=FLAGS.gcp_project,
-              master=FLAGS.master, num_tpu_cores=FLAGS.num_tpu_cores)
+def mark_required_flags_by_name(names, flag_values=FLAGS):
+  """Marks flags required that a script needs beyond its settings' own."""
+  for name in names:
+    flags.mark_flag_as_required(name, flag_values=flag_values)
 
 
-def values_for(dataclass_type):
-  """Flag values for every field of `dataclass_type` that is a defined flag."""
-  import dataclasses  # pylint: disable=g-import-not-at-top
-  out = {}
-  for field in dataclasses.fields(dataclass_type):
-    if field.name in FLAGS:
-      out[field.name] = FLAGS[field.name].value
+def config_from_flags(config_class, flag_values=FLAGS, **fixed):
+  """A `config_class` from the parsed flag values (plus `fixed` values)."""
+  values = {f.name: flag_values[f.name].value
+            for f in settings.flag_fields(config_class)}
+  values.update(fixed)
+  return config_class(**values)
+
+
+def given_flags(argv):
+  """The flag names on a command line (`--name`, `--name=v`, `--noname`)."""
+  names = []
+  for arg in argv[1:]:
+    if arg == "--":
+      break
+    if not arg.startswith("-"):
+      continue
+    name = arg.lstrip("-").split("=", 1)[0]
+    if name:
+      names.append(name)
+  return names
+
+
+def refused_flag_errors(argv, refusals, flag_values=FLAGS):
+  """Messages for flags on `argv` that the script refuses, with advice.
+
+  Args:
+    argv: the command line.
+    refusals: dict flag name -> what to use instead (the script's own
+      table of flags that other scripts have and this one does not).
+    flag_values: the script's flags (a defined flag is never refused).
+
+  Returns:
+    list of "--name: advice" strings.
+  """
+  out = []
+  for name in given_flags(argv):
+    base = name[2:] if name.startswith("no") and name[2:] in refusals \
+        else name
+    if base in refusals and base not in flag_values:
+      out.append("--%s is not a flag of %s: %s" % (
+          base, os.path.basename(argv[0]), refusals[base]))
   return out
 
 
@@ -201,8 +151,11 @@ def prepare_environment(argv):
     distributed.enable_xla_on_cpu()
 
 
-def run_main(main, argv=None):
+def run_main(main, argv=None, refusals=None):
   """`absl.app.run(main)`, printing user errors as one clean line.
+
+  Flags named in `refusals` (flags that other scripts have, with what to use
+  here instead) are refused before anything runs, with that advice.
 
   A ValueError or FileNotFoundError (see `USER_ERRORS`) raised by `main` is
   printed to stderr as `error: <message>` and the process exits with status
@@ -226,5 +179,11 @@ def run_main(main, argv=None):
       sys.stderr.flush()
       return 1
 
-  prepare_environment(sys.argv if argv is None else argv)
+  command_line = sys.argv if argv is None else argv
+  errors = refused_flag_errors(command_line, refusals or {})
+  if errors:
+    for message in errors:
+      sys.stderr.write("error: %s\n" % message)
+    sys.exit(1)
+  prepare_environment(command_line)
   app.run(guarded_main, argv=argv)

@@ -12,6 +12,9 @@ Estimator spec. Heads:
     for SQuAD start/end logits.
   * `PretrainingHead`: masked LM (`cls/predictions/...`, output weights tied to
     the word embeddings) plus next-sentence prediction (`cls/seq_relationship`).
+  * `TokenClassificationHead`: `output_weights` [num_labels, H], `output_bias`
+    [num_labels] on every position of the sequence output (NER, tagging);
+    the loss is averaged over labelled positions (`label_mask`) only.
 
 The module-level functions keep the reference's names
 (`get_masked_lm_output`, `get_next_sentence_output`, `gather_indexes`).
@@ -434,3 +437,128 @@ def pretraining_metric_fn(masked_lm_example_loss, masked_lm_log_probs,
           labels=next_sentence_labels, predictions=next_sentence_predictions),
       "next_sentence_loss": tf.metrics.mean(values=next_sentence_example_loss),
   }
+
+
+# ---------------------------------------------------------------------------
+# Token classification (named-entity recognition, tagging).
+
+
+def create_token_classification_output(bert_config, sequence_output,
+                                       num_labels, is_training):
+  """Per-token logits and log-probabilities over the sequence output.
+
+  Variables (the classifier's names, so a tagging checkpoint converts to
+  Hugging Face's `classifier.weight`/`classifier.bias`): `output_weights`
+  [num_labels, hidden_size], `output_bias` [num_labels].
+
+  Args:
+    bert_config: `BertConfig`; dropout `hidden_dropout_prob` on the sequence
+      output when training (Hugging Face's BertForTokenClassification).
+    sequence_output: float32 [batch_size, seq_length, hidden_size].
+    num_labels: int.
+    is_training: bool.
+
+  Returns:
+    (logits, log_probs), each float32 [batch_size, seq_length, num_labels].
+  """
+  batch_size, seq_length, hidden_size = modeling.get_shape_list(
+      sequence_output, expected_rank=3)
+  output_weights = tf.get_variable(
+      "output_weights", [num_labels, hidden_size],
+      initializer=tf.truncated_normal_initializer(
+          stddev=bert_config.initializer_range))
+  output_bias = tf.get_variable(
+      "output_bias", [num_labels], initializer=tf.zeros_initializer())
+  with tf.variable_scope("loss"):
+    sequence_output = tf.cast(sequence_output, tf.float32)
+    if is_training and bert_config.hidden_dropout_prob > 0:
+      sequence_output = tf.nn.dropout(
+          sequence_output, rate=bert_config.hidden_dropout_prob)
+    matrix = tf.reshape(sequence_output, [-1, hidden_size])
+    logits = tf.matmul(matrix, output_weights, transpose_b=True)
+    logits = tf.nn.bias_add(logits, output_bias)
+    logits = tf.reshape(logits, [batch_size, seq_length, num_labels])
+    log_probs = tf.nn.log_softmax(logits, axis=-1)
+  return logits, log_probs
+
+
+def token_classification_loss(log_probs, label_ids, label_mask):
+  """Mean one-hot cross-entropy over the labelled positions only.
+
+  Args:
+    log_probs: float32 [batch_size, seq_length, num_labels].
+    label_ids: int32 [batch_size, seq_length].
+    label_mask: int or float [batch_size, seq_length], 1 where a word's
+      label sits (its first piece), 0 elsewhere.
+
+  Returns:
+    (loss scalar, per_token_loss float32 [batch_size, seq_length], zero
+    where label_mask is 0).
+  """
+  num_labels = modeling.get_shape_list(log_probs)[-1]
+  one_hot = tf.one_hot(label_ids, depth=num_labels, dtype=tf.float32)
+  weights = tf.cast(label_mask, tf.float32)
+  per_token_loss = -tf.reduce_sum(one_hot * log_probs, axis=-1) * weights
+  # Every window labels at least one word in practice; max(., 1) keeps a
+  # batch that labels none from dividing by zero.
+  loss = tf.reduce_sum(per_token_loss) / tf.maximum(tf.reduce_sum(weights),
+                                                    1.0)
+  return loss, per_token_loss
+
+
+class TokenClassificationHead(object):
+  """One label per token (NER); loss averaged over labelled positions.
+
+  Features used: `label_ids` int32 [batch, seq] and `label_mask` [batch, seq]
+  (training, evaluation, and prediction from records), `unique_ids` [batch]
+  (passed through when present).
+
+  Predictions:
+    predictions: int32 [batch, seq], the most likely label of each position.
+    probabilities: float32 [batch, seq, num_labels].
+    per_token_loss: float32 [batch, seq] (only when the features carry
+      labels, i.e. never in a serving signature), for an exact evaluation
+      loss computed from predictions.
+    unique_ids: int32 [batch] (when the features have them).
+
+  Args:
+    num_labels: int.
+  """
+
+  def __init__(self, num_labels):
+    self.num_labels = int(num_labels)
+
+  def __call__(self, bert_config, model, features, is_training):
+    logits, log_probs = create_token_classification_output(
+        bert_config, model.get_sequence_output(), self.num_labels,
+        is_training)
+    predictions = {
+        "predictions": tf.argmax(logits, axis=-1, output_type=tf.int32),
+        "probabilities": tf.exp(log_probs),
+    }
+    if "unique_ids" in features:
+      predictions["unique_ids"] = tf.reshape(features["unique_ids"], [-1])
+    loss = None
+    metric_tensors = {}
+    if "label_ids" in features and "label_mask" in features:
+      label_ids = features["label_ids"]
+      label_mask = tf.cast(features["label_mask"], tf.float32)
+      loss, per_token_loss = token_classification_loss(
+          log_probs, label_ids, label_mask)
+      predictions["per_token_loss"] = per_token_loss
+      metric_tensors = {"per_token_loss": per_token_loss,
+                        "label_ids": label_ids,
+                        "predictions": predictions["predictions"],
+                        "label_mask": label_mask}
+    return HeadOutput(loss, predictions, self._metric_fn, metric_tensors)
+
+  @staticmethod
+  def _metric_fn(per_token_loss, label_ids, predictions, label_mask):
+    """Streaming loss and token accuracy over labelled positions (the
+    entity-level scores need whole sentences: see `bert_tf.tasks.ner`)."""
+    return {
+        "eval_loss": tf.metrics.mean(values=per_token_loss,
+                                     weights=label_mask),
+        "eval_token_accuracy": tf.metrics.accuracy(
+            labels=label_ids, predictions=predictions, weights=label_mask),
+    }

@@ -378,3 +378,67 @@ def count_records(path):
 
 
 FeatureSpec = collections.namedtuple("FeatureSpec", ["name", "length", "dtype"])
+
+
+def check_records(path, name_to_features, produced_by=None):
+  """Fails early, naming `path`, unless its first record fits the spec.
+
+  Reads one record: the file must be a TFRecord file whose records are
+  `tf.train.Example`s holding every feature of `name_to_features` with the
+  declared kind (int64 or float) and length.
+
+  Args:
+    path: a TFRecord file.
+    name_to_features: dict name -> tf.io.FixedLenFeature.
+    produced_by: optional text naming what writes such files (for the
+      message), e.g. "create_pretraining_data.py".
+
+  Raises:
+    ValueError: naming the file, the feature and what was expected.
+  """
+  source = (" (written by %s)" % produced_by) if produced_by else ""
+  expected = ", ".join(
+      "%s %s[%d]" % (name, spec.dtype.name, _spec_length(spec))
+      for name, spec in sorted(name_to_features.items()))
+  try:
+    record = next(iter(iter_records(path)), None)
+  except (tf.errors.DataLossError, tf.errors.OpError) as e:
+    raise ValueError(
+        "%s is not a TFRecord file%s: %s. Expected TFRecords of "
+        "tf.train.Examples with %s." % (path, source, e.message.split("\n")[0],
+                                        expected)) from None
+  if record is None:
+    raise ValueError("%s holds no records; expected TFRecords%s with %s." %
+                     (path, source, expected))
+  try:
+    example = tf.train.Example.FromString(record)
+  except Exception:  # pylint: disable=broad-except
+    raise ValueError("%s: its first record is not a tf.train.Example; "
+                     "expected TFRecords%s with %s." % (path, source,
+                                                        expected)) from None
+  feature = example.features.feature
+  for name, spec in sorted(name_to_features.items()):
+    if name not in feature:
+      raise ValueError(
+          "%s: records lack the feature %r; expected TFRecords%s with %s "
+          "(were the records made with other settings or by another "
+          "task?)." % (path, name, source, expected))
+    kind = feature[name].WhichOneof("kind")
+    want_kind = "float_list" if spec.dtype.is_floating else "int64_list"
+    if kind != want_kind:
+      raise ValueError("%s: feature %r holds %s values, expected %s." %
+                       (path, name, kind, want_kind))
+    have = len(getattr(feature[name], kind).value)
+    want = _spec_length(spec)
+    if have != want:
+      raise ValueError(
+          "%s: feature %r has length %d, expected %d (records made with "
+          "other --max_seq_length or --max_predictions_per_seq? pass the "
+          "values the data was created with)." % (path, name, have, want))
+
+
+def _spec_length(spec):
+  length = 1
+  for dim in spec.shape:
+    length *= int(dim)
+  return length

@@ -10,6 +10,22 @@ are given). Features are built exactly as `tasks.classifier` builds them
   probs = predictor.predict(["a sentence", ("text a", "text b")])
   # float32 [2, num_labels]; regression exports give float32 [2]
 
+A tagging (NER) export (`task` "tagging", written by run_ner.py or
+`python -m bert_tf.export --task=tagging`) takes raw text instead and returns
+its entities with their type, text and character offsets:
+
+  predictor = Predictor("/tmp/ner_export")
+  predictor.entities(["Empire State Building = ESB"])
+  # [[{"type": "location", "text": "Empire State Building", "start": 0,
+  #    "end": 21, "score": 0.97}, ...]]
+
+The text is split into words as BERT's basic tokenizer splits it
+(`tasks.ner.split_text`: whitespace, punctuation, CJK characters), the words
+into WordPiece windows exactly as run_ner.py builds them
+(`tasks.ner.convert_sentences`, with the export's max_seq_length and
+doc_stride), and each word takes the tag predicted on its first piece in the
+window where it has the most context.
+
 Command:
 
   python -m bert_tf.predictor --export_dir=DIR --input_file=F.tsv|F.txt \
@@ -18,12 +34,14 @@ Command:
 A .tsv line is `text_a` or `text_a<TAB>text_b`; any other file is one text per
 line. The output has one line per input line: the tab-separated class
 probabilities (or the regression value), as run_classifier's
-test_results.tsv.
+test_results.tsv. For a tagging export every input line is a text, and each
+output line is a JSON object {"text": ..., "entities": [...]}.
 
 This module never reads absl FLAGS (flags are defined only when it runs as a
 script).
 """
 
+import json
 import os
 import uuid
 
@@ -34,6 +52,7 @@ from bert_tf import export as export_lib
 from bert_tf import tokenization
 from bert_tf.tasks import classifier
 from bert_tf.tasks import glue
+from bert_tf.tasks import ner
 
 _TEXT_INPUTS = ("input_ids", "input_mask", "segment_ids")
 
@@ -82,6 +101,8 @@ class Predictor(object):
     self.tokenizer = tokenization.FullTokenizer(vocab_file, do_lower_case)
     self.labels = self.metadata.get("labels")
     self.is_regression = bool(self.metadata.get("is_regression"))
+    self.task = export_lib.TASK_ALIASES.get(self.metadata.get("task"),
+                                            self.metadata.get("task"))
 
     self.graph = tf.Graph()
     self.session = tf.Session(graph=self.graph, config=session_config)
@@ -168,13 +189,82 @@ class Predictor(object):
     """All outputs of the signature for texts or pairs (see `featurize`)."""
     return self.run(self.featurize(inputs), batch_size)
 
+  def tag_words(self, sentences, batch_size=32):
+    """Tags pre-split words (tagging exports).
+
+    Args:
+      sentences: list of lists of str (words).
+      batch_size: windows per session run.
+
+    Returns:
+      list (per sentence) of (tags: list of str, scores: float32 np.ndarray
+      [num_words], the predicted tag's probability).
+    """
+    self._check_tagging()
+    sentences = [ner.Sentence(guid="predict-%d" % i, words=list(words))
+                 for i, words in enumerate(sentences)]
+    doc_stride = int(self.metadata.get("doc_stride") or
+                     max(1, self.max_seq_length // 2))
+    windows = ner.convert_sentences(sentences, self.tokenizer,
+                                    self.max_seq_length, doc_stride)
+    features = {name: np.array([getattr(w, name) for w in windows],
+                               np.int32).reshape([-1, self.max_seq_length])
+                for name in _TEXT_INPUTS}
+    probabilities = self.run(features, batch_size)["probabilities"]
+    per_word = ner.assemble_word_predictions(
+        windows, list(probabilities), len(sentences),
+        [len(s.words) for s in sentences])
+    out = []
+    for probs in per_word:
+      if not len(probs):  # pylint: disable=g-explicit-length-test
+        out.append(([], np.zeros([0], np.float32)))
+        continue
+      ids = np.argmax(probs, axis=-1)
+      out.append(([self.labels[i] for i in ids],
+                  probs[np.arange(len(ids)), ids].astype(np.float32)))
+    return out
+
+  def entities(self, texts, batch_size=32):
+    """Entities of raw texts (tagging exports).
+
+    Args:
+      texts: a str or a list of str.
+      batch_size: windows per session run.
+
+    Returns:
+      list (per text) of lists of dicts {"type": str, "text": str,
+      "start": int, "end": int, "score": float}: text[start:end] is the
+      entity's text (character offsets into the given str); score is the
+      mean probability of its words' predicted tags.
+    """
+    if isinstance(texts, (str, bytes)):
+      texts = [texts]
+    texts = [tokenization.convert_to_unicode(t) for t in texts]
+    spans = [ner.split_text(t) for t in texts]
+    tagged = self.tag_words([[w for w, _, _ in s] for s in spans], batch_size)
+    return [ner.entities_from_tags(text, s, tags, scores)
+            for text, s, (tags, scores) in zip(texts, spans, tagged)]
+
+  def _check_tagging(self):
+    if self.task != "tagging" or "probabilities" not in self.output_names:
+      raise ValueError(
+          "%s is not a tagging export (task %r, outputs: %s)" %
+          (self.saved_model_dir, self.task, ", ".join(self.output_names)))
+    if not self.labels:
+      raise ValueError("The tagging export %s records no labels" %
+                       self.saved_model_dir)
+
   def predict(self, inputs, batch_size=32):
     """Class probabilities float32 [n, num_labels] (regression: values [n]).
+
+    For a tagging export: the entities of each text (see `entities`).
 
     Args:
       inputs: a text, or a list of texts and/or (text_a, text_b) pairs.
       batch_size: examples per session run.
     """
+    if self.task == "tagging":
+      return self.entities(inputs, batch_size)
     if "probabilities" in self.output_names:
       key = "probabilities"
     elif "predictions" in self.output_names:
@@ -219,6 +309,18 @@ def read_inputs(input_file):
   return items
 
 
+def read_texts(input_file):
+  """One text per line (tagging exports); the line is taken whole."""
+  if not tf.io.gfile.exists(input_file):
+    raise FileNotFoundError("Input file not found: %s" % input_file)
+  with tf.io.gfile.GFile(input_file, "rb") as f:
+    data = f.read()
+  try:
+    return data.decode("utf-8").splitlines()
+  except UnicodeDecodeError as e:
+    raise ValueError("%s is not UTF-8 text: %s" % (input_file, e))
+
+
 def format_predictions(values):
   """Lines of test_results.tsv: tab-separated probabilities, or a value."""
   values = np.asarray(values)
@@ -233,12 +335,20 @@ def predict_file(export_dir, input_file, output_file=None, batch_size=32,
 
   Returns:
     np.ndarray, the predictions (also printed to stdout without
-    `output_file`).
+    `output_file`); for a tagging export, the list (per line) of entity
+    lists, written as one JSON object per line.
   """
-  items = read_inputs(input_file)
   with Predictor(export_dir, vocab_file, do_lower_case) as predictor:
-    values = predictor.predict(items, batch_size)
-  text = format_predictions(values)
+    if predictor.task == "tagging":
+      items = read_texts(input_file)
+      values = predictor.entities(items, batch_size)
+      text = "".join(json.dumps({"text": t, "entities": e},
+                                ensure_ascii=False) + "\n"
+                     for t, e in zip(items, values))
+    else:
+      items = read_inputs(input_file)
+      values = predictor.predict(items, batch_size)
+      text = format_predictions(values)
   if output_file:
     directory = os.path.dirname(os.path.abspath(output_file))
     tf.io.gfile.makedirs(directory)

@@ -20,55 +20,57 @@ from typing import Optional
 import tensorflow.compat.v1 as tf
 
 import bert_tf
+from bert_tf.settings import setting
 
 
 @dataclasses.dataclass(kw_only=True)
 class TpuConfig:
-  """The reference's TPU settings, shared by every driver's config.
-
-  Attributes:
-    use_tpu: run under TPUEstimator (fixed batch shapes, one-hot embeddings).
-    tpu_name: the Cloud TPU's name or grpc:// address.
-    tpu_zone: its GCE zone (detected from metadata when None).
-    gcp_project: its GCP project (detected from metadata when None).
-    master: a TensorFlow master URL instead of tpu_name.
-    num_tpu_cores: TPU cores (used with use_tpu).
-  """
-  use_tpu: bool = False
-  tpu_name: Optional[str] = None
-  tpu_zone: Optional[str] = None
-  gcp_project: Optional[str] = None
-  master: Optional[str] = None
-  num_tpu_cores: int = 8
+  """The reference's TPU settings, shared by every training script's config."""
+  use_tpu: bool = setting(False, "Whether to use TPU or GPU/CPU.")
+  tpu_name: Optional[str] = setting(
+      None, "The Cloud TPU to use for training. This should be either the "
+      "name used when creating the Cloud TPU, or a "
+      "grpc://ip.address.of.tpu:8470 url.")
+  tpu_zone: Optional[str] = setting(
+      None, "[Optional] GCE zone where the Cloud TPU is located in. If not "
+      "specified, we will attempt to automatically detect the GCE project "
+      "from metadata.")
+  gcp_project: Optional[str] = setting(
+      None, "[Optional] Project name for the Cloud TPU-enabled project. If "
+      "not specified, we will attempt to automatically detect the GCE "
+      "project from metadata.")
+  master: Optional[str] = setting(None, "[Optional] TensorFlow master URL.")
+  num_tpu_cores: int = setting(
+      8, "Only used if `use_tpu` is True. Total number of TPU cores to use.")
 
 
 @dataclasses.dataclass(kw_only=True)
 class RunSettings:
-  """Checkpoint, seed, export, logging and bucketing settings of a driver.
-
-  The same names and defaults as the flags `flags.define_training_flags`
-  defines.
-
-  Attributes:
-    save_checkpoints_steps: steps between checkpoints.
-    iterations_per_loop: steps per TPU training loop (per estimator call).
-    keep_checkpoint_max: how many recent checkpoints to keep.
-    random_seed: graph-level seed (initialisation, dropout, shuffling).
-    export_dir: if set, export a SavedModel for serving under it.
-    log_every_n_steps: steps between throughput (and loss) log lines.
-    use_bucketing: length bucketing (CPU/GPU; ignored with use_tpu).
-    shuffle_buffer: training records held in the shuffle buffer (the
-      reference's 100); 0 shuffles the whole record stream, reshuffled every
-      epoch.
-  """
-  save_checkpoints_steps: int = 1000
-  iterations_per_loop: int = 1000
-  keep_checkpoint_max: int = 5
-  random_seed: Optional[int] = None
-  export_dir: Optional[str] = None
-  log_every_n_steps: int = 50
-  use_bucketing: bool = False
-  shuffle_buffer: int = 100
+  """Checkpoint, seed, export, logging and input-order settings of a run."""
+  save_checkpoints_steps: int = setting(
+      1000, "How often to save the model checkpoint.")
+  iterations_per_loop: int = setting(
+      1000, "How many steps to make in each estimator call.")
+  keep_checkpoint_max: int = setting(
+      5, "How many recent checkpoints to keep.")
+  random_seed: Optional[int] = setting(
+      None, "Graph-level random seed (initialisation, dropout, shuffling).")
+  export_dir: Optional[str] = setting(
+      None, "If set, export a SavedModel for serving under this directory "
+      "(of the best checkpoint with --keep_best_checkpoint_by).")
+  log_every_n_steps: int = setting(
+      50, "Log throughput (examples/sec, ETA) every this many steps.")
+  use_bucketing: bool = setting(
+      False, "Length bucketing (CPU/GPU, ignored with --use_tpu): training "
+      "batches hold examples of similar length, and every training, eval "
+      "and predict batch is padded only to its longest member instead of "
+      "--max_seq_length. Eval and predict keep the example order and give "
+      "the same results as fixed padding.")
+  shuffle_buffer: int = setting(
+      100, "Training records held in the shuffle buffer (100, as the "
+      "reference). 0 shuffles all records, reshuffled every epoch: a full "
+      "permutation per epoch instead of the file order perturbed by 100 "
+      "places (holds every record in memory).")
 
 
 def set_verbosity(level=tf.logging.INFO):
@@ -278,44 +280,52 @@ def checkpoint_step(model_dir):
   return int(tf.train.load_variable(latest, tf.GraphKeys.GLOBAL_STEP))
 
 
-def train_chunk(input_fn, model_dir, num_train_steps, train_to_step=None):
+def train_chunk(input_fn, model_dir, num_train_steps, train_to_step=None,
+                num_accumulation_steps=1):
   """Where one call of a run trained in chunks stops, and its input_fn.
 
   Args:
     input_fn: the training `input_fn(params)` of the whole run (a seeded,
-      repeated stream).
+      repeated stream of micro-batches).
     model_dir: the run's output directory (its latest checkpoint is where
       this chunk starts).
     num_train_steps: the whole run's steps (the schedule's length).
     train_to_step: stop this call at this global step; None = the end.
+    num_accumulation_steps: micro-batches per global step (update).
 
   Returns:
     (max_steps for `Estimator.train`, input_fn). With `train_to_step` the
-    input_fn skips the batches the earlier chunks consumed, so with a fixed
-    seed the chunks see the same examples as one uninterrupted run.
+    input_fn skips the micro-batches the earlier chunks consumed (global
+    step x accumulation steps), so with a fixed seed the chunks see the same
+    examples as one uninterrupted run.
   """
   if train_to_step is None:
     return num_train_steps, input_fn
   done = checkpoint_step(model_dir)
   if not done:
     return min(num_train_steps, train_to_step), input_fn
+  consumed = done * int(num_accumulation_steps)
   return (min(num_train_steps, train_to_step),
-          lambda params: input_fn(params).skip(done))
+          lambda params: input_fn(params).skip(consumed))
 
 
 def train_with_progress(estimator, input_fn, cfg, batch_size, max_steps,
-                        extra_hooks=None, examples_per_step=None):
+                        extra_hooks=None, examples_per_step=None,
+                        runs_per_step=1):
   """Trains to `max_steps` (resuming from the last checkpoint) with a
   ThroughputHook logging examples/sec and ETA to the log and (rank 0 only)
   to `<output_dir>/throughput.jsonl`. Returns the hook's summary dict.
 
   `batch_size` is this process's input batch; `examples_per_step` (default
-  `batch_size`) what one step processes over all processes (Horovod: times
-  the number of processes), for the examples/sec figures."""
+  `batch_size`) what one session run processes over all processes (Horovod:
+  times the number of processes), for the examples/sec figures;
+  `runs_per_step` the session runs per global step (gradient accumulation).
+  """
   hook = ThroughputHook(
       examples_per_step or batch_size, total_steps=max_steps,
       every_n_steps=cfg.log_every_n_steps,
-      json_path=os.path.join(cfg.output_dir, "throughput.jsonl"))
+      json_path=os.path.join(cfg.output_dir, "throughput.jsonl"),
+      runs_per_step=runs_per_step)
   estimator.train(input_fn=bind_batch_size(input_fn, batch_size, cfg.use_tpu),
                   max_steps=max_steps, hooks=[hook] + list(extra_hooks or []))
   return hook.summary
@@ -331,9 +341,13 @@ def format_seconds(seconds):
 class ThroughputHook(tf.train.SessionRunHook):
   """Logs examples/sec, step time and ETA; writes JSON lines; sums up at end.
 
+  Steps are global steps (applied updates). With gradient accumulation a
+  global step takes `runs_per_step` session runs of `batch_size` examples
+  each; rates count examples, the step count and ETA count updates.
+
   Args:
-    batch_size: examples per step (global, i.e. over all workers).
-    total_steps: optional int for the ETA.
+    batch_size: examples per session run (global, i.e. over all workers).
+    total_steps: optional int (global steps) for the ETA.
     every_n_steps: how often to log.
     warmup_steps: leading steps left out of the rates (graph warm-up).
     json_path: optional file; a JSON object per log line is appended
@@ -344,11 +358,15 @@ class ThroughputHook(tf.train.SessionRunHook):
     name: label used in the log lines ("train", "predict", ...).
     is_chief: only the chief writes `json_path` (all processes log); None
       means rank 0 of `process_rank()`.
+    runs_per_step: session runs per global step (accumulation steps);
+      `warmup_steps` and `every_n_steps` count global steps too.
   """
 
   def __init__(self, batch_size, total_steps=None, every_n_steps=50,
-               warmup_steps=2, json_path=None, name="train", is_chief=None):
+               warmup_steps=2, json_path=None, name="train", is_chief=None,
+               runs_per_step=1):
     self.batch_size = batch_size
+    self.runs_per_step = max(1, int(runs_per_step))
     self.total_steps = total_steps
     self.every_n_steps = max(1, every_n_steps)
     self.warmup_steps = warmup_steps
@@ -381,20 +399,24 @@ class ThroughputHook(tf.train.SessionRunHook):
   def after_run(self, run_context, run_values):
     dt = time.time() - self._t0
     self._steps += 1
-    step = self._first_step + self._steps  # global step after this run
-    if self._steps <= self.warmup_steps:
+    # The global step after this run: it advances once every runs_per_step
+    # runs (the update), whatever the step the run resumed from.
+    step = self._first_step + self._steps // self.runs_per_step
+    if self._steps <= self.warmup_steps * self.runs_per_step:
       return
     self._timed_steps += 1
     self._timed_seconds += dt
     self._window_steps += 1
     self._window_seconds += dt
-    if self._steps % self.every_n_steps == 0:
+    if self._steps % (self.every_n_steps * self.runs_per_step) == 0:
       self._log(step)
 
   def _log(self, step):
     rate = self._window_steps * self.batch_size / max(self._window_seconds,
                                                        1e-9)
-    step_time = self._window_seconds / max(self._window_steps, 1)
+    # Seconds per global step (an update of runs_per_step runs).
+    step_time = (self._window_seconds / max(self._window_steps, 1) *
+                 self.runs_per_step)
     record = {"event": self.name, "global_step": int(step),
               "examples_per_sec": round(rate, 3),
               "step_time_sec": round(step_time, 5)}
@@ -423,24 +445,29 @@ class ThroughputHook(tf.train.SessionRunHook):
     timed = self._timed_seconds > 0
     rate = (self._timed_steps * self.batch_size / self._timed_seconds
             if timed else None)
-    step_time = self._timed_seconds / self._timed_steps if timed else None
-    self.summary = {"event": self.name + "_summary", "steps": self._steps,
-                    "timed_steps": self._timed_steps,
-                    "warmup_steps": min(self.warmup_steps, self._steps),
+    # Per global step: runs_per_step session runs.
+    step_time = (self._timed_seconds / self._timed_steps * self.runs_per_step
+                 if timed else None)
+    k = self.runs_per_step
+    steps = self._steps // k
+    self.summary = {"event": self.name + "_summary", "steps": steps,
+                    "session_runs": self._steps,
+                    "timed_steps": self._timed_steps // k,
+                    "warmup_steps": min(self.warmup_steps, steps),
                     "examples_per_sec": (round(rate, 3) if timed else None),
                     "step_time_sec": (round(step_time, 5) if timed else None),
                     "wall_sec": round(wall, 2)}
     if timed:
       tf.logging.info(
           "%s done: %d steps in %s, %.2f examples/sec, %.3f s/step (%d "
-          "timed steps after %d warm-up steps)", self.name, self._steps,
-          format_seconds(wall), rate, step_time, self._timed_steps,
+          "timed steps after %d warm-up steps)", self.name, steps,
+          format_seconds(wall), rate, step_time, self._timed_steps // k,
           self.warmup_steps)
     else:
       # Too short a run to leave the warm-up out: the overall rate, marked.
       overall = self._steps * self.batch_size / max(wall, 1e-9)
       tf.logging.info("%s done: %d steps in %s, %.2f examples/sec including "
                       "graph warm-up (all %d steps were warm-up steps)",
-                      self.name, self._steps, format_seconds(wall), overall,
-                      self._steps)
+                      self.name, steps, format_seconds(wall), overall,
+                      steps)
     self._write_json(self.summary)

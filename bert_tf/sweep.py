@@ -73,8 +73,10 @@ import typing
 
 import tensorflow.compat.v1 as tf
 
+from bert_tf import driver
 from bert_tf import input_pipeline
 from bert_tf import runtime
+from bert_tf import settings
 
 STATE_FILE = "sweep.json"
 STATE_VERSION = 1
@@ -95,11 +97,6 @@ DEFAULT_SPACE = ("learning_rate=loguniform:1e-6:1e-4",
 # Flags the sweep sets itself for every trial.
 CONTROLLED_FLAGS = ("output_dir", "do_train", "do_eval", "do_predict",
                     "export_dir", "train_to_step")
-# run_classifier.py flags that become the processor's keyword arguments.
-CLASSIFIER_PROCESSOR_FLAGS = (
-    "text_a_column", "text_b_column", "label_column", "labels", "delimiter",
-    "has_header", "regression", "train_file", "dev_file", "test_file",
-    "xnli_language")  # = glue.PROCESSOR_FLAG_DEFAULTS (checked in a test)
 
 
 # --------------------------------------------------------------------------
@@ -416,55 +413,6 @@ def _config_class(task):
   raise ValueError("task must be one of %s, not %r" % (TASKS, task))
 
 
-def _field_types(cls):
-  hints = typing.get_type_hints(cls)
-  out = {}
-  for field in dataclasses.fields(cls):
-    t = hints[field.name]
-    args = [a for a in typing.get_args(t) if a is not type(None)]
-    out[field.name] = (args[0] if typing.get_origin(t) is typing.Union
-                       else t)
-  return out
-
-
-def coerce(name, value, kind):
-  """`value` (flag text or a parsed value) as type `kind` of field `name`."""
-  if value is None:
-    return None
-  try:
-    if kind is bool:
-      if isinstance(value, bool):
-        return value
-      text = str(value).strip().lower()
-      if text in ("true", "1", "yes", "t", "y"):
-        return True
-      if text in ("false", "0", "no", "f", "n"):
-        return False
-      raise ValueError(value)
-    if kind is int:
-      if isinstance(value, float) and not value.is_integer():
-        raise ValueError(value)
-      return int(float(value)) if isinstance(value, str) else int(value)
-    if kind is float:
-      return float(value)
-    if kind is str:
-      text = str(value)
-      return None if text in ("", "None") else text
-  except ValueError:
-    raise ValueError("--%s=%s is not a valid %s" % (name, value, kind.__name__))
-  return value
-
-
-def _processor_kwargs(task_name, values):
-  """run_classifier.py's processor keyword arguments from flag values."""
-  from bert_tf.tasks import glue  # pylint: disable=g-import-not-at-top
-  typed = dict(values)
-  for name in ("has_header", "regression"):
-    if name in typed:
-      typed[name] = coerce(name, typed[name], bool)
-  return glue.processor_kwargs(task_name, typed)
-
-
 def config_from_flags(task, args, strict=True):
   """The task's config dataclass from base flags (run_*.py flag syntax).
 
@@ -482,67 +430,61 @@ def config_from_flags(task, args, strict=True):
       value of the wrong type, or a missing required flag.
   """
   cls = _config_class(task)
-  types = _field_types(cls)
   values = parse_flag_args(args)
   controlled = [n for n in values if n in CONTROLLED_FLAGS]
   if controlled:
     raise ValueError(
         "The sweep sets %s itself for every trial; leave them out of the base "
         "flags" % ", ".join("--" + n for n in controlled))
-  kwargs = {}
-  processor_values = {}
-  for name, value in values.items():
-    if task == "classifier" and name in CLASSIFIER_PROCESSOR_FLAGS:
-      processor_values[name] = value
-    elif name in types and name != "processor_kwargs":
-      kwargs[name] = coerce(name, value, types[name])
-    elif strict:
-      raise ValueError("--%s is not a %s flag the sweep knows (it runs trials "
-                       "in this process; the subprocess launchers pass any "
-                       "flag through)" % (name, SCRIPTS[task]))
-  required = [f.name for f in dataclasses.fields(cls)
-              if f.default is dataclasses.MISSING and
-              f.default_factory is dataclasses.MISSING and
-              f.name != "output_dir"]
-  missing = [n for n in required if kwargs.get(n) is None]
+  known = set()
+  for f in settings.flag_fields(cls):
+    known.add(f.name)
+    known.update(f.metadata.get("aliases", ()))
+  unknown = [n for n in values if n not in known]
+  if unknown and strict:
+    raise ValueError("--%s is not a %s flag the sweep knows (it runs trials "
+                     "in this process; the subprocess launchers pass any "
+                     "flag through)" % (unknown[0], SCRIPTS[task]))
+  typed = {n: v for n, v in values.items() if n in known}
+  cfg = settings.from_strings(cls, typed, output_dir="")
+  missing = [f.name for f in settings.flag_fields(cls)
+             if f.metadata.get("required") and f.name != "output_dir" and
+             getattr(cfg, f.name) is None]
   if missing:
     raise ValueError("The base flags need %s (the %s command the trials "
                      "vary)" % (", ".join("--" + n for n in missing),
                                 SCRIPTS[task]))
-  if task == "classifier":
-    kwargs["processor_kwargs"] = _processor_kwargs(kwargs.get("task_name"),
-                                                   processor_values)
-  return cls(output_dir="", **kwargs), values
+  return cfg, values
 
 
 def trial_config(base_cfg, params, output_dir, **overrides):
   """`base_cfg` with the trial's params (typed), output_dir and overrides."""
-  types = _field_types(type(base_cfg))
+  cls = type(base_cfg)
+  names = {f.name for f in settings.flag_fields(cls)}
   changes = {}
   for name, value in params.items():
-    if name not in types or name == "processor_kwargs":
+    if name not in names:
       raise ValueError("Search space name %r is not a %s field" %
-                       (name, type(base_cfg).__name__))
-    changes[name] = coerce(name, value, types[name])
+                       (name, cls.__name__))
+    changes[name] = settings.coerce(name, value,
+                                    settings.field_type(cls, name))
   changes.update(overrides)
   changes["output_dir"] = output_dir
   return dataclasses.replace(base_cfg, **changes)
 
 
 def planned_steps(cfg, num_examples, num_processes=1):
-  """The trial's training steps, as the drivers compute them: updates of the
-  effective batch (per-process batch x accumulation steps x processes)."""
+  """The trial's training steps, as the driver computes them."""
   batch = (cfg.train_batch_size * getattr(cfg, "num_accumulation_steps", 1) *
            max(1, num_processes))
-  return max(1, int(num_examples / batch * cfg.num_train_epochs))
+  return driver.train_steps(num_examples, cfg.num_train_epochs, batch)
 
 
 def count_train_examples(task, cfg):
   """The number of training examples (questions for SQuAD) of `cfg`."""
   if task == "classifier":
-    from bert_tf.tasks import glue  # pylint: disable=g-import-not-at-top
-    processor = glue.get_processor(cfg.task_name, **cfg.processor_kwargs)
-    return len(processor.get_train_examples(cfg.data_dir))
+    from bert_tf.tasks import classifier  # pylint: disable=g-import-not-at-top
+    return len(classifier.processor_for(cfg).get_train_examples(cfg.data_dir))
   from bert_tf.tasks import squad  # pylint: disable=g-import-not-at-top
   if not cfg.train_file:
     raise ValueError("The base flags need --train_file for a SQuAD sweep")

@@ -18,7 +18,7 @@ import tensorflow.compat.v1 as tf
 from bert_tf import input_pipeline
 from bert_tf import model_fn as model_fn_lib
 from bert_tf import modeling
-from bert_tf import pretrainer
+from bert_tf.tasks import pretrainer
 from bert_tf import tokenization
 from bert_tf.tasks import classifier
 from bert_tf.tasks import glue

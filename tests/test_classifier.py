@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 
+from bert_tf import distributed
+from bert_tf import driver
 from bert_tf import input_pipeline
 from bert_tf import modeling
 from bert_tf import tokenization
@@ -92,27 +94,36 @@ def test_convert_single_example_by_hand(tiny_vocab_file):
   assert pad.is_real_example is False and pad.input_mask == [0] * 8
 
 
+def _features(tmp_path, examples, vocab_file, max_seq_length=16,
+              do_lower_case=True, labels=("0", "1")):
+  """The feature file the classifier task writes through the driver."""
+  cfg = classifier.ClassifierConfig(
+      task_name="mrpc", data_dir=str(tmp_path), output_dir=str(tmp_path),
+      bert_config_file="unused", vocab_file=vocab_file,
+      max_seq_length=max_seq_length, do_lower_case=do_lower_case)
+  task = classifier.ClassifierTask()
+  task.label_list = list(labels)
+  context = driver.RunContext(task, cfg, modeling.BertConfig(vocab_size=120),
+                              distributed.setup(cfg, log=False))
+  context.make_tokenizer()
+  return task.features(context, examples, "train")
+
+
 def test_feature_cache_reused_and_invalidated(tmp_path, tiny_vocab_file):
-  tokenizer = tokenization.FullTokenizer(tiny_vocab_file, do_lower_case=True)
   examples = [glue.InputExample("x-%d" % i, "the dog", "a cat", "1")
               for i in range(5)]
-  p1 = classifier.cached_features_file(examples, ["0", "1"], 16, tokenizer,
-                                       str(tmp_path), "train")
+  p1 = _features(tmp_path, examples, tiny_vocab_file)
   mtime = os.path.getmtime(p1)
-  p2 = classifier.cached_features_file(examples, ["0", "1"], 16, tokenizer,
-                                       str(tmp_path), "train")
+  p2 = _features(tmp_path, examples, tiny_vocab_file)
   assert p1 == p2 and os.path.getmtime(p2) == mtime
   # Any change that alters the features gives a different file.
-  p3 = classifier.cached_features_file(examples, ["0", "1"], 24, tokenizer,
-                                       str(tmp_path), "train")
+  p3 = _features(tmp_path, examples, tiny_vocab_file, max_seq_length=24)
   changed = list(examples)
   changed[2] = glue.InputExample("x-2", "the cat", "a cat", "1")
-  p4 = classifier.cached_features_file(changed, ["0", "1"], 16, tokenizer,
-                                       str(tmp_path), "train")
-  cased = tokenization.FullTokenizer(tiny_vocab_file, do_lower_case=False)
-  p5 = classifier.cached_features_file(examples, ["0", "1"], 16, cased,
-                                       str(tmp_path), "train")
-  assert len({p1, p3, p4, p5}) == 4
+  p4 = _features(tmp_path, changed, tiny_vocab_file)
+  p5 = _features(tmp_path, examples, tiny_vocab_file, do_lower_case=False)
+  p6 = _features(tmp_path, examples, tiny_vocab_file, labels=("1", "0"))
+  assert len({p1, p3, p4, p5, p6}) == 5
   records = list(input_pipeline.iter_records(p1))
   assert len(records) == 5
   parsed = tf.train.Example.FromString(records[0]).features.feature

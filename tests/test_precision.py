@@ -18,7 +18,7 @@ import tensorflow.compat.v1 as tf
 
 from bert_tf import distributed
 from bert_tf import optimization
-from bert_tf import pretrainer
+from bert_tf.tasks import pretrainer
 from bert_tf import runtime
 from bert_tf.tasks import classifier
 from test_classifier import write_mrpc_like

@@ -12,7 +12,7 @@ import tensorflow.compat.v1 as tf
 from bert_tf import heads
 from bert_tf import input_pipeline
 from bert_tf import modeling
-from bert_tf import pretrainer
+from bert_tf.tasks import pretrainer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SEQ, PRED, VOCAB = 16, 4, 60

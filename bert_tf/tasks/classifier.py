@@ -3,11 +3,13 @@
 Data flow: a processor from `bert_tf.tasks.glue` reads `InputExample`s ->
 `convert_single_example` builds `[CLS] a [SEP] b [SEP]` features ->
 `file_based_convert_examples_to_features` writes them once to a TFRecord
-(cached under a key of the examples, vocabulary, case, length and labels, so a
-cache is never stale) -> `input_pipeline` -> Estimator(`model_fn_builder` with
-a `ClassificationHead`) -> `eval_results.txt`, `test_results.tsv`, SavedModel.
+(`driver.RunContext.features_file`: cached under a key of the examples,
+vocabulary, case, length and labels, so a cache is never stale) ->
+`input_pipeline` -> Estimator(`model_fn_builder` with a `ClassificationHead`)
+-> `eval_results.txt`, `test_results.tsv`, SavedModel.
 
-`run(ClassifierConfig(...))` is what `run_classifier.py` calls.
+`ClassifierTask` is the plug-in of `bert_tf.driver`; `run(ClassifierConfig(
+...))` is what `run_classifier.py` calls.
 """
 
 import collections
@@ -16,18 +18,19 @@ import hashlib
 import json
 import os
 import time
-from typing import Optional
+from typing import List, Optional
 
 import tensorflow.compat.v1 as tf
 
 from bert_tf import distributed
+from bert_tf import driver
 from bert_tf import export as export_lib
 from bert_tf import input_pipeline
-from bert_tf import model_fn as model_fn_lib
-from bert_tf import modeling
 from bert_tf import runtime
+from bert_tf import settings
 from bert_tf import tokenization
 from bert_tf.heads import ClassificationHead
+from bert_tf.settings import setting
 from bert_tf.tasks import glue
 
 CACHE_FORMAT_VERSION = 1
@@ -162,27 +165,12 @@ def name_to_features(seq_length, is_regression=False):
   }
 
 
-def _file_sha256(path):
+def cache_key(examples, label_list, is_regression):
+  """A digest of the examples and labels (the task's part of the feature
+  cache key; the driver adds the vocabulary, case and length)."""
   h = hashlib.sha256()
-  with tf.io.gfile.GFile(path, "rb") as f:
-    while True:
-      chunk = f.read(1 << 20)
-      if not chunk:
-        break
-      h.update(chunk)
-  return h.hexdigest()
-
-
-def cache_key(examples, tokenizer, label_list, max_seq_length, is_regression):
-  """A digest of everything the features depend on (never a stale cache)."""
-  h = hashlib.sha256()
-  h.update(("v%d|%d|%s|%s|%s" % (
-      CACHE_FORMAT_VERSION, max_seq_length, tokenizer.do_lower_case,
-      is_regression, json.dumps(list(label_list or [])))).encode("utf-8"))
-  for source in (tokenizer.vocab_file, tokenizer.spm_model_file):
-    h.update(b"|")
-    if source:
-      h.update(_file_sha256(source).encode("ascii"))
+  h.update(json.dumps([bool(is_regression), list(label_list or [])]
+                      ).encode("utf-8"))
   for ex in examples:
     if isinstance(ex, glue.PaddingInputExample):
       h.update(b"\x00PAD")
@@ -210,240 +198,216 @@ def file_based_convert_examples_to_features(examples, label_list,
   return input_pipeline.write_examples(generate(), output_file)
 
 
-def cached_features_file(examples, label_list, max_seq_length, tokenizer,
-                         cache_dir, split, is_regression=False,
-                         write_dir=None):
-  """Returns a TFRecord of the examples' features, writing it only if needed.
-
-  The file name carries a digest of the examples, vocabulary, case, length
-  and labels, so the same request reuses the file and any change writes anew.
-  A file missing from `cache_dir` is written there, or into `write_dir` when
-  given (Horovod ranks other than 0 read rank 0's cache but write only into
-  their own scratch directory).
-  """
-  key = cache_key(examples, tokenizer, label_list, max_seq_length,
-                  is_regression)
-  name = "%s-%s.tf_record" % (split, key[:16])
-  for directory in (cache_dir, write_dir):
-    path = os.path.join(directory or cache_dir, name)
-    if tf.io.gfile.exists(path):
-      tf.logging.info("Reusing cached %s features %s (%d examples)", split,
-                      path, len(examples))
-      return path
-  cache_dir = write_dir or cache_dir
-  path = os.path.join(cache_dir, name)
-  tf.io.gfile.makedirs(cache_dir)
-  count = file_based_convert_examples_to_features(
-      examples, label_list, max_seq_length, tokenizer, path, is_regression)
-  tf.logging.info("Wrote %d %s features to %s", count, split, path)
-  return path
+@dataclasses.dataclass(kw_only=True)
+class GenericTaskSettings:
+  """The columns, files and labels of `--task_name=generic` (and XNLI's
+  language). Given for any other task they are refused, naming them."""
+  text_a_column: Optional[str] = setting(
+      None, "generic: column (0-based index or header name) of text a.")
+  text_b_column: Optional[str] = setting(
+      None, "generic: optional column of text b (sentence pairs).")
+  label_column: Optional[str] = setting(None, "generic: column of the label.")
+  labels: Optional[List[str]] = setting(
+      None, "generic: the label list (default: sorted labels of train).")
+  delimiter: str = setting("tab", "generic: field delimiter (tab = TSV, "
+                           "comma = CSV).", choices=["tab", "comma"])
+  has_header: bool = setting(True, "generic: the files have a header row.")
+  regression: bool = setting(False, "generic: the label is a number.")
+  train_file: str = setting("train.tsv", "generic: training file name.")
+  dev_file: str = setting("dev.tsv", "generic: dev file name.")
+  test_file: str = setting("test.tsv", "generic: test file name.")
+  xnli_language: str = setting("zh", "xnli: the language to use.")
 
 
-@dataclasses.dataclass
-class ClassifierConfig(distributed.ScaleConfig, runtime.TpuConfig,
+@dataclasses.dataclass(kw_only=True)
+class ClassifierConfig(driver.ModelSettings, driver.TokenizerSettings,
+                       driver.TrainSettings, driver.EpochSchedule,
+                       driver.EvalDuringTraining, GenericTaskSettings,
+                       distributed.ScaleConfig, runtime.TpuConfig,
                        runtime.RunSettings):
-  """Everything `run` needs (the run_classifier.py flags, by the same names).
+  """The run_classifier.py settings (each defines its flag, same name)."""
+  task_name: Optional[str] = setting(
+      None, "The name of the task to train.", required=True)
+  data_dir: Optional[str] = setting(
+      None, "The input data dir. Should contain the .tsv files (or other "
+      "data files) for the task.", required=True)
+  do_predict: bool = setting(
+      False, "Whether to run the model in inference mode on the test set.")
+  eval_batch_size: int = setting(8, "Total batch size for eval.")
+  predict_batch_size: int = setting(8, "Total batch size for predict.")
+  cache_dir: Optional[str] = setting(
+      None, "Where feature TFRecords are cached (default: output_dir).")
+  # Library callers may give the processor's keyword arguments directly
+  # (they replace the generic settings above).
+  processor_kwargs: Optional[dict] = setting(None, flag=False)
 
-  The Horovod, precision, XLA and optimizer settings come from
-  `distributed.ScaleConfig`, the TPU settings from `runtime.TpuConfig`,
-  checkpointing, seed, export, logging and bucketing from
-  `runtime.RunSettings` (all keyword-only).
+
+def processor_for(cfg):
+  """The task's processor, with the generic/XNLI settings of `cfg`.
+
+  Raises:
+    ValueError: for a generic/XNLI setting given to a task that has no use
+      for it (naming the setting).
   """
-  task_name: str
-  data_dir: str
-  bert_config_file: str
-  output_dir: str
-  vocab_file: Optional[str] = None
-  spm_model_file: Optional[str] = None
-  init_checkpoint: Optional[str] = None
-  do_lower_case: bool = True
-  max_seq_length: int = 128
-  do_train: bool = False
-  do_eval: bool = False
-  do_predict: bool = False
-  train_batch_size: int = 32
-  eval_batch_size: int = 8
-  predict_batch_size: int = 8
-  learning_rate: float = 5e-5
-  num_train_epochs: float = 3.0
-  warmup_proportion: float = 0.1
-  # Train only up to this global step in this call (the learning-rate
-  # schedule still spans the whole run); None trains to the end. Calls with
-  # growing values train in chunks, each resuming from the last checkpoint
-  # and from where the example stream stopped (bert_tf.sweep evaluates
-  # between chunks).
-  train_to_step: Optional[int] = None
-  cache_dir: Optional[str] = None
-  processor_kwargs: dict = dataclasses.field(default_factory=dict)
-
-
-def validate_config(cfg, bert_config, need_vocab=True):
-  """Raises ValueError for contradictory or impossible settings.
-
-  `need_vocab=False` when the caller brings its own tokenizer (TF-Hub).
-  """
-  if not (cfg.do_train or cfg.do_eval or cfg.do_predict):
+  if cfg.processor_kwargs is not None:
+    return glue.get_processor(cfg.task_name, **cfg.processor_kwargs)
+  name = (cfg.task_name or "").lower()
+  values = {f.name: getattr(cfg, f.name)
+            for f in dataclasses.fields(GenericTaskSettings)}
+  applies = (set(values) - {"xnli_language"} if name == "generic" else
+             {"xnli_language"} if name == "xnli" else set())
+  defaults = settings.defaults(GenericTaskSettings)
+  stray = sorted(n for n in values
+                 if n not in applies and values[n] != defaults[n])
+  if stray:
     raise ValueError(
-        "At least one of `do_train`, `do_eval` or `do_predict` must be True.")
-  runtime.check_max_seq_length(cfg.max_seq_length, bert_config,
-                               cfg.bert_config_file)
-  if cfg.max_seq_length < 3:
-    raise ValueError("max_seq_length must be at least 3 ([CLS] x [SEP]).")
-  if need_vocab and not cfg.vocab_file and not cfg.spm_model_file:
-    raise ValueError("Give --vocab_file (or --spm_model_file).")
-  tokenization.validate_case_matches_checkpoint(cfg.do_lower_case,
-                                                cfg.init_checkpoint)
-  if ((cfg.do_eval or cfg.do_predict or cfg.export_dir) and not cfg.do_train
-      and not cfg.init_checkpoint and
-      not tf.train.latest_checkpoint(cfg.output_dir)):
-    raise ValueError(
-        "Evaluating, predicting or exporting without training needs a model: "
-        "give --init_checkpoint or an --output_dir that holds a checkpoint "
-        "(%s has none)." % cfg.output_dir)
+        "%s applies to --task_name=%s only, not to --task_name=%s." % (
+            ", ".join("--" + n for n in stray),
+            "xnli" if stray == ["xnli_language"] else "generic",
+            cfg.task_name))
+  return glue.get_processor(cfg.task_name,
+                            **glue.processor_kwargs(cfg.task_name, values))
 
 
-def _bucketing(cfg):
-  """Length bucketing as `cfg` asks, except on TPUs (fixed shapes)."""
-  if cfg.use_bucketing and cfg.use_tpu:
-    tf.logging.warning("use_bucketing is ignored with use_tpu.")
-  return cfg.use_bucketing and not cfg.use_tpu
-
-
-def _write_text_atomic(path, text):
-  input_pipeline.atomic_write_text(path, text)
-
-
-def run(cfg, bert_config=None, tokenizer=None, model_builder=None):
-  """Trains, evaluates, predicts and/or exports as `cfg` asks.
+class ClassifierTask(driver.Task):
+  """Sentence(-pair) classification and regression as a driver plug-in.
 
   Args:
-    cfg: `ClassifierConfig`.
     bert_config: optional `BertConfig` used instead of reading
       `cfg.bert_config_file` (TF-Hub: inferred from the module).
-    tokenizer: optional `FullTokenizer` used instead of `cfg.vocab_file` and
-      `cfg.do_lower_case` (TF-Hub: from the module's tokenization_info).
-    model_builder: optional, passed to `model_fn.model_fn_builder` to build
-      the encoder instead of `BertModel` (TF-Hub: `hub.hub_model_builder`).
-
-  Returns:
-    dict with "eval" (metrics dict), "predict_file", "export_path",
-    "train_summary" (throughput) where those ran.
+    tokenizer: optional `FullTokenizer` used instead of `cfg.vocab_file`
+      and `cfg.do_lower_case` (TF-Hub: from the module's tokenization_info).
+    model_builder: optional encoder builder for `model_fn_builder` (TF-Hub).
   """
-  runtime.set_verbosity()
-  dist = distributed.setup(cfg)
-  if bert_config is None:
-    bert_config = modeling.BertConfig.from_json_file(cfg.bert_config_file)
-  validate_config(cfg, bert_config, need_vocab=tokenizer is None)
-  if dist.is_chief:
-    tf.io.gfile.makedirs(cfg.output_dir)
+  name = "classifier"
+  feature_version = CACHE_FORMAT_VERSION
+  default_metric = "eval_accuracy"
+  produced_by = "run_classifier.py"
 
-  processor = glue.get_processor(cfg.task_name, **cfg.processor_kwargs)
-  is_regression = bool(getattr(processor, "is_regression", False))
-  if tokenizer is None:
-    tokenizer = tokenization.FullTokenizer(
-        vocab_file=cfg.vocab_file, do_lower_case=cfg.do_lower_case,
-        spm_model_file=cfg.spm_model_file, check_special=True)
-  if tokenizer.vocab and len(tokenizer.vocab) > bert_config.vocab_size:
-    raise ValueError(
-        "The vocabulary %s has %d entries but the BERT config %s has "
-        "vocab_size=%d." % (cfg.vocab_file or cfg.spm_model_file,
-                            len(tokenizer.vocab), cfg.bert_config_file,
-                            bert_config.vocab_size))
-  cache_dir = cfg.cache_dir or cfg.output_dir
+  def __init__(self, bert_config=None, tokenizer=None, model_builder=None):
+    self._bert_config = bert_config
+    self._tokenizer = tokenizer
+    self.model_builder = model_builder
+    self.processor = None
+    self.label_list = None
+    self.is_regression = False
+    self._train_examples = None
 
-  label_list = None
-  train_examples = None
-  num_train_steps = 0
-  num_warmup_steps = 0
-  if cfg.do_train:
-    train_examples = processor.get_train_examples(cfg.data_dir)
-    if not train_examples:
-      raise ValueError("No training examples in %s" % cfg.data_dir)
-    # Steps are applied updates, each of the effective batch (per-process
-    # batch x accumulation steps x Horovod processes).
-    num_train_steps = int(
-        len(train_examples) / dist.effective_batch_size(cfg.train_batch_size)
-        * cfg.num_train_epochs)
-    num_train_steps = max(num_train_steps, 1)
-    num_warmup_steps = int(num_train_steps * cfg.warmup_proportion)
-  label_list = processor.get_labels()
-  num_labels = 1 if is_regression else len(label_list)
+  def load_bert_config(self, cfg):
+    if self._bert_config is not None:
+      return self._bert_config
+    return super().load_bert_config(cfg)
 
-  # eval_accuracy and eval_loss stream; the task's other metrics (F1, MCC,
-  # Pearson, Spearman) are computed exactly over the whole dev set.
-  metric_fns = {name: fn for name, fn in glue.metric_functions(processor).items()
-                if name != "accuracy"}
-  head = ClassificationHead(num_labels, is_regression=is_regression,
-                            metric_fns=metric_fns)
-  model_fn = model_fn_lib.model_fn_builder(
-      bert_config=bert_config,
-      head=head,
-      init_checkpoint=cfg.init_checkpoint,
-      learning_rate=dist.learning_rate(cfg.learning_rate),
-      num_train_steps=num_train_steps,
-      num_warmup_steps=num_warmup_steps,
-      use_tpu=cfg.use_tpu,
-      use_one_hot_embeddings=cfg.use_tpu,
-      optimizer_kwargs=dist.optimizer_kwargs(),
-      model_builder=model_builder)
-  estimator = dist.estimator(
-      cfg, model_fn, train_batch_size=cfg.train_batch_size,
-      eval_batch_size=cfg.eval_batch_size,
-      predict_batch_size=cfg.predict_batch_size)
-  spec = name_to_features(cfg.max_seq_length, is_regression)
-  result = {}
+  def validate(self, run):
+    cfg = run.cfg
+    if not cfg.task_name:
+      raise ValueError("--task_name is required.")
+    if not cfg.data_dir:
+      raise ValueError("--data_dir is required.")
+    if cfg.max_seq_length < 3:
+      raise ValueError("max_seq_length must be at least 3 ([CLS] x [SEP]).")
+    if (self._tokenizer is None and not cfg.vocab_file and
+        not cfg.spm_model_file):
+      raise ValueError("Give --vocab_file (or --spm_model_file).")
+    self.processor = processor_for(cfg)
+    if self.is_regression_task():
+      self.default_metric = "eval_loss"
 
-  if cfg.do_train:
-    train_file = cached_features_file(
-        train_examples, label_list, cfg.max_seq_length, tokenizer, cache_dir,
-        "train", is_regression,
-        write_dir=None if dist.is_chief else dist.scratch_dir())
-    tf.logging.info("***** Running training *****")
-    tf.logging.info("  Num examples = %d, batch size = %d, num steps = %d",
-                    len(train_examples), cfg.train_batch_size, num_train_steps)
-    result["num_train_steps"] = num_train_steps
-    result["train_summary"] = dist.train_on_records(
-        estimator, cfg, [train_file], spec, num_train_steps,
-        use_bucketing=_bucketing(cfg))
+  def is_regression_task(self):
+    return bool(getattr(self.processor, "is_regression", False))
 
-  if not dist.is_chief:
-    # Evaluation, prediction and export are rank 0's (Horovod).
-    return result
+  def prepare(self, run):
+    self.is_regression = self.is_regression_task()
+    if self._tokenizer is not None:
+      run.tokenizer = self._tokenizer
+      driver.check_vocab_size(self._tokenizer, run.bert_config, run.cfg)
+    else:
+      run.make_tokenizer()
+    if run.cfg.do_train:
+      self._train_examples = self.processor.get_train_examples(
+          run.cfg.data_dir)
+      if not self._train_examples:
+        raise ValueError("No training examples in %s" % run.cfg.data_dir)
+    self.label_list = self.processor.get_labels()
 
-  if cfg.do_eval:
-    eval_examples = processor.get_dev_examples(cfg.data_dir)
-    result["eval"] = _evaluate(cfg, estimator, eval_examples, label_list,
-                               tokenizer, cache_dir, spec, is_regression,
-                               "eval", "eval_results.txt")
-    extra = getattr(processor, "get_dev_mismatched_examples", None)
-    if extra is not None and tf.io.gfile.exists(
+  def num_train_examples(self, run):
+    return len(self._train_examples)
+
+  def head(self, run):
+    # eval_accuracy and eval_loss stream; the task's other metrics (F1, MCC,
+    # Pearson, Spearman) are computed exactly over the whole dev set.
+    metric_fns = {name: fn for name, fn in
+                  glue.metric_functions(self.processor).items()
+                  if name != "accuracy"}
+    num_labels = 1 if self.is_regression else len(self.label_list)
+    return ClassificationHead(num_labels, is_regression=self.is_regression,
+                              metric_fns=metric_fns)
+
+  def spec(self, run):
+    return name_to_features(run.cfg.max_seq_length, self.is_regression)
+
+  def features(self, run, examples, split):
+    """The cached TFRecord of `examples`' features."""
+    key = cache_key(examples, self.label_list, self.is_regression)
+
+    def write(path):
+      file_based_convert_examples_to_features(
+          examples, self.label_list, run.cfg.max_seq_length, run.tokenizer,
+          path, self.is_regression)
+
+    return run.features_file(split, key, write)
+
+  def train_records(self, run):
+    return [self.features(run, self._train_examples, "train")], self.spec(run)
+
+  def evaluate(self, run, estimator, checkpoint_path=None, final=True):
+    cfg = run.cfg
+    metrics = self._evaluate(run, estimator, self.processor.get_dev_examples(
+        cfg.data_dir), "eval", checkpoint_path)
+    if final:
+      run.write_results("eval_results.txt", metrics)
+    extra = getattr(self.processor, "get_dev_mismatched_examples", None)
+    if final and extra is not None and tf.io.gfile.exists(
         os.path.join(cfg.data_dir, "dev_mismatched.tsv")):
-      result["eval_mismatched"] = _evaluate(
-          cfg, estimator, extra(cfg.data_dir), label_list, tokenizer,
-          cache_dir, spec, is_regression, "eval_mismatched",
-          "eval_results_mismatched.txt")
+      mismatched = self._evaluate(run, estimator, extra(cfg.data_dir),
+                                  "eval_mismatched", checkpoint_path)
+      run.write_results("eval_results_mismatched.txt", mismatched)
+      metrics = dict(metrics)
+      metrics["mismatched"] = mismatched
+    return metrics
 
-  if cfg.do_predict:
-    predict_examples = processor.get_test_examples(cfg.data_dir)
-    num_actual = len(predict_examples)
+  def _evaluate(self, run, estimator, examples, split, checkpoint_path):
+    cfg = run.cfg
+    num_actual = len(examples)
     if cfg.use_tpu:
-      while len(predict_examples) % cfg.predict_batch_size != 0:
-        predict_examples.append(glue.PaddingInputExample())
-    predict_file = cached_features_file(
-        predict_examples, label_list, cfg.max_seq_length, tokenizer,
-        cache_dir, "predict", is_regression)
-    input_fn = input_pipeline.file_based_input_fn_builder(
-        [predict_file], spec, is_training=False,
-        drop_remainder=cfg.use_tpu, use_bucketing=_bucketing(cfg))
-    output_path = os.path.join(cfg.output_dir, "test_results.tsv")
+      # TPUs need fixed-size batches: pad with fake examples of weight 0.
+      while len(examples) % cfg.eval_batch_size != 0:
+        examples.append(glue.PaddingInputExample())
+    eval_file = self.features(run, examples, split)
+    tf.logging.info("***** Running evaluation (%s) *****", split)
+    tf.logging.info("  Num examples = %d (%d actual, %d padding)",
+                    len(examples), num_actual, len(examples) - num_actual)
+    steps = len(examples) // cfg.eval_batch_size if cfg.use_tpu else None
+    return run.evaluate_records(
+        estimator, [eval_file], self.spec(run), cfg.eval_batch_size,
+        steps=steps, name=None if split == "eval" else split,
+        checkpoint_path=checkpoint_path)
+
+  def predict(self, run, estimator, checkpoint_path=None):
+    cfg = run.cfg
+    examples = self.processor.get_test_examples(cfg.data_dir)
+    num_actual = len(examples)
+    if cfg.use_tpu:
+      while len(examples) % cfg.predict_batch_size != 0:
+        examples.append(glue.PaddingInputExample())
+    predict_file = self.features(run, examples, "predict")
     lines = []
-    for i, prediction in enumerate(estimator.predict(
-        input_fn=runtime.bind_batch_size(input_fn, cfg.predict_batch_size,
-                                         cfg.use_tpu),
-        yield_single_examples=True)):
+    for i, prediction in enumerate(run.predict_records(
+        estimator, [predict_file], self.spec(run), cfg.predict_batch_size,
+        checkpoint_path=checkpoint_path)):
       if i >= num_actual:
         break
-      if is_regression:
+      if self.is_regression:
         lines.append("%.6f\n" % float(prediction["predictions"]))
       else:
         lines.append("\t".join(
@@ -451,51 +415,32 @@ def run(cfg, bert_config=None, tokenizer=None, model_builder=None):
     if len(lines) != num_actual:
       raise RuntimeError("Predicted %d of %d examples" % (len(lines),
                                                           num_actual))
-    _write_text_atomic(output_path, "".join(lines))
+    output_path = run.output_path("test_results.tsv")
+    input_pipeline.atomic_write_text(output_path, "".join(lines))
     tf.logging.info("Wrote %d predictions to %s", num_actual, output_path)
-    result["predict_file"] = output_path
+    return {"predict_file": output_path}
 
-  if cfg.export_dir:
-    result["export_path"] = export_lib.export_saved_model(
-        estimator, cfg.export_dir, cfg.max_seq_length,
+  def export(self, run, estimator, export_dir, checkpoint_path=None):
+    tokenizer = run.tokenizer
+    return export_lib.export_saved_model(
+        estimator, export_dir, run.cfg.max_seq_length,
+        checkpoint_path=checkpoint_path,
         vocab_file=None if tokenizer.sp_model else tokenizer.vocab_file,
         do_lower_case=tokenizer.do_lower_case, task="classifier",
-        labels=label_list, is_regression=is_regression,
-        extra_metadata={"task_name": cfg.task_name})
-  return result
+        labels=self.label_list, is_regression=self.is_regression,
+        extra_metadata={"task_name": run.cfg.task_name})
 
 
-def _evaluate(cfg, estimator, examples, label_list, tokenizer, cache_dir,
-              spec, is_regression, split, results_name):
-  """Evaluates on `examples`; writes `results_name`; returns the metrics."""
-  num_actual = len(examples)
-  if cfg.use_tpu:
-    # TPUs need fixed-size batches: pad with fake examples of weight 0.
-    while len(examples) % cfg.eval_batch_size != 0:
-      examples.append(glue.PaddingInputExample())
-  eval_file = cached_features_file(examples, label_list, cfg.max_seq_length,
-                                   tokenizer, cache_dir, split, is_regression)
-  tf.logging.info("***** Running evaluation (%s) *****", split)
-  tf.logging.info("  Num examples = %d (%d actual, %d padding)",
-                  len(examples), num_actual, len(examples) - num_actual)
-  eval_steps = None
-  if cfg.use_tpu:
-    eval_steps = len(examples) // cfg.eval_batch_size
-  input_fn = input_pipeline.file_based_input_fn_builder(
-      [eval_file], spec, is_training=False, drop_remainder=cfg.use_tpu,
-      use_bucketing=_bucketing(cfg))
-  metrics = estimator.evaluate(
-      input_fn=runtime.bind_batch_size(input_fn, cfg.eval_batch_size,
-                                       cfg.use_tpu),
-      steps=eval_steps, name=None if split == "eval" else split)
-  lines = []
-  clean = {}
-  for key in sorted(metrics.keys()):
-    value = metrics[key]
-    value = value.item() if hasattr(value, "item") else value
-    clean[key] = value
-    lines.append("%s = %s\n" % (key, value))
-    tf.logging.info("  %s = %s", key, value)
-  _write_text_atomic(os.path.join(cfg.output_dir, results_name),
-                     "".join(lines))
-  return clean
+def run(cfg, bert_config=None, tokenizer=None, model_builder=None):
+  """Trains, evaluates, predicts and/or exports as `cfg` asks.
+
+  Args:
+    cfg: `ClassifierConfig`.
+    bert_config, tokenizer, model_builder: see `ClassifierTask` (TF-Hub).
+
+  Returns:
+    the dict of `driver.run` ("eval", "predict_file", "export_path",
+    "train_summary", "eval_history", "best", ... where those ran).
+  """
+  return driver.run(ClassifierTask(bert_config, tokenizer, model_builder),
+                    cfg)
