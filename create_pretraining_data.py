@@ -13,28 +13,35 @@ Example (the reference's command line):
     --random_seed=12345 \
     --dupe_factor=5
 
-All the work is done by `bert_tf.tasks.pretraining`; this script only parses
-flags.
-"""
+At scale (memory bounded by --window_mb per worker, whatever the corpus):
 
-import random
+  python create_pretraining_data.py --input_file='corpus/wiki-*.txt' \
+    --output_file=/data/tfrecords/wiki.tfrecord@256 --num_workers=16 ...
+
+`--output_file` is a comma-separated list or `NAME@N` (N files
+NAME-00000-of-0000N ...). Each output file is independent and written
+atomically: a run started again skips the files that are complete, and
+`--task_index=i --num_tasks=m` writes only the files k with k % m == i, to
+spread them over machines. The output for a seed is the same for any
+--num_workers. All the work is done by `bert_tf.tasks.pretraining_stream`;
+this script only parses flags. TensorFlow is not imported for local files.
+"""
 
 from absl import app
 from absl import flags
 from absl import logging
 
-import bert_tf
 from bert_tf import flags as bert_flags
-from bert_tf import input_pipeline
 from bert_tf import tokenization
-from bert_tf.tasks import pretraining
+from bert_tf.tasks import pretraining_stream
 
 flags.DEFINE_string(
     "input_file", None,
     "Input raw text file (or comma-separated list of files/globs).")
 flags.DEFINE_string(
     "output_file", None,
-    "Output TF example file (or comma-separated list of files).")
+    "Output TFRecord file(s): a comma-separated list, or NAME@N for N files "
+    "NAME-0000k-of-0000N.")
 flags.DEFINE_string("vocab_file", None,
                     "The vocabulary file that the BERT model was trained on.")
 flags.DEFINE_string(
@@ -67,22 +74,42 @@ flags.DEFINE_bool(
     "chapter-like blocks (or whole files) as documents.")
 flags.DEFINE_integer(
     "num_workers", 1,
-    "Processes for tokenization and instance creation. The output is the "
-    "same for any value.")
+    "Processes building windows (this one included). The output is the same "
+    "for any value.")
+flags.DEFINE_float(
+    "window_mb", 1.0,
+    "Input text per window, in MB: the unit of work, of shuffling and of the "
+    "random-next pool. Memory per worker grows with it, not with the corpus. "
+    "Part of the output's definition (like the seed).")
+flags.DEFINE_integer(
+    "task_index", 0,
+    "With --num_tasks: write only the output files k with "
+    "k % num_tasks == task_index (one task per machine).")
+flags.DEFINE_integer("num_tasks", 1, "Number of machines sharing the outputs.")
 
 FLAGS = flags.FLAGS
 
 
 def main(_):
-  bert_tf.quiet_tensorflow()
   logging.set_verbosity(logging.INFO)
   if not FLAGS.vocab_file and not FLAGS.spm_model_file:
     raise app.UsageError("Give --vocab_file (or --spm_model_file).")
+  if FLAGS.num_workers < 1:
+    raise app.UsageError("--num_workers must be >= 1.")
+  if FLAGS.window_mb <= 0:
+    raise app.UsageError("--window_mb must be > 0.")
+  config = pretraining_stream.DataConfig(
+      max_seq_length=FLAGS.max_seq_length,
+      max_predictions_per_seq=FLAGS.max_predictions_per_seq,
+      masked_lm_prob=FLAGS.masked_lm_prob,
+      short_seq_prob=FLAGS.short_seq_prob,
+      dupe_factor=FLAGS.dupe_factor,
+      random_seed=FLAGS.random_seed,
+      do_whole_word_mask=FLAGS.do_whole_word_mask,
+      sentence_split=FLAGS.sentence_split,
+      window_bytes=max(1, int(FLAGS.window_mb * (1 << 20))))
   try:
-    pretraining.check_config(FLAGS.max_seq_length,
-                             FLAGS.max_predictions_per_seq,
-                             FLAGS.masked_lm_prob, FLAGS.short_seq_prob,
-                             FLAGS.dupe_factor)
+    config.check()
   except ValueError as e:
     raise app.UsageError(str(e))
   if FLAGS.max_predictions_per_seq < round(
@@ -93,32 +120,17 @@ def main(_):
         "masked.", FLAGS.max_predictions_per_seq,
         round(FLAGS.max_seq_length * FLAGS.masked_lm_prob),
         100 * FLAGS.masked_lm_prob)
-  if FLAGS.num_workers < 1:
-    raise app.UsageError("--num_workers must be >= 1.")
 
   tokenizer = tokenization.FullTokenizer(
       vocab_file=FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case,
       spm_model_file=FLAGS.spm_model_file)
-
-  logging.info("*** Reading from input files ***")
-  for path in input_pipeline.expand_file_patterns(FLAGS.input_file):
-    logging.info("  %s", path)
-
-  rng = random.Random(FLAGS.random_seed)
-  instances = pretraining.create_training_instances(
-      FLAGS.input_file, tokenizer, FLAGS.max_seq_length, FLAGS.dupe_factor,
-      FLAGS.short_seq_prob, FLAGS.masked_lm_prob,
-      FLAGS.max_predictions_per_seq, rng,
-      do_whole_word_mask=FLAGS.do_whole_word_mask,
-      sentence_split=FLAGS.sentence_split,
-      num_workers=FLAGS.num_workers)
-
-  output_files = [p.strip() for p in FLAGS.output_file.split(",") if p.strip()]
-  logging.info("*** Writing to output files ***")
-  for path in output_files:
-    logging.info("  %s", path)
-  pretraining.write_instances(instances, tokenizer, FLAGS.max_seq_length,
-                              FLAGS.max_predictions_per_seq, output_files)
+  summary = pretraining_stream.create_pretraining_data(
+      FLAGS.input_file, FLAGS.output_file, tokenizer, config,
+      num_workers=FLAGS.num_workers, task_index=FLAGS.task_index,
+      num_tasks=FLAGS.num_tasks)
+  print("Wrote %d file(s), skipped %d complete one(s) in %.1fs: %s" %
+        (len(summary.written), len(summary.skipped), summary.seconds,
+         summary.stats))
 
 
 if __name__ == "__main__":

@@ -106,11 +106,17 @@ def load_vocab(vocab_file):
     FileNotFoundError / ValueError: with the path, for a missing, empty or
       non-UTF-8 file.
   """
-  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
-  if not tf.io.gfile.exists(vocab_file):
+  if "://" in vocab_file:
+    # Remote (gs://, hdfs://...): through TensorFlow's file system layer.
+    import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+    exists, open_file = tf.io.gfile.exists, tf.io.gfile.GFile
+  else:
+    # Local files without importing TensorFlow (data creation runs without).
+    exists, open_file = os.path.exists, open
+  if not exists(vocab_file):
     raise FileNotFoundError("Vocabulary file not found: %s" % vocab_file)
   vocab = collections.OrderedDict()
-  with tf.io.gfile.GFile(vocab_file, "rb") as reader:
+  with open_file(vocab_file, "rb") as reader:
     for line_number, raw in enumerate(reader, start=1):
       try:
         token = convert_to_unicode(raw)

@@ -504,3 +504,217 @@ def test_vocab_builder_sentencepiece_cli(corpus_dir, tmp_path):
     tokens.extend(tok.tokenize(line))
   assert tokens.count("[UNK]") / len(tokens) < 0.02
   assert any(t.startswith("\u2581") for t in tokens)
+
+
+# ----------------------------------------------------------------------------
+# Streaming, sharded creation (bert_tf.tasks.pretraining_stream) and the
+# TensorFlow-free record writer (bert_tf.tfrecord).
+# ----------------------------------------------------------------------------
+
+from bert_tf import tfrecord  # pylint: disable=g-import-not-at-top
+from bert_tf.tasks import pretraining_stream  # pylint: disable=g-import-not-at-top
+
+
+def test_tfrecord_matches_tensorflow(tmp_path):
+  for data in (b"", b"a", b"hello world" * 100):
+    assert tfrecord._crc32c_python(data) == tfrecord.crc32c(data)
+  # Known CRC32C check value.
+  assert tfrecord.crc32c(b"123456789") == 0xE3069283
+  example = tfrecord.serialize_example({
+      "ids": ("int64", [0, 1, 127, 128, 30521, 2**40, -1]),
+      "w": ("float", [1.0, 0.5, 0.0]),
+  })
+  path = tmp_path / "r.tfrecord"
+  path.write_bytes(tfrecord.frame_record(example) * 2)
+  records = list(tf.io.tf_record_iterator(str(path)))
+  assert records == [example, example]
+  assert list(tfrecord.read_records(str(path))) == records
+  parsed = tf.train.Example.FromString(records[0])
+  assert list(parsed.features.feature["ids"].int64_list.value) == [
+      0, 1, 127, 128, 30521, 2**40, -1]
+  assert list(parsed.features.feature["w"].float_list.value) == [1.0, 0.5, 0.0]
+  path.write_bytes(tfrecord.frame_record(example)[:-3])
+  with pytest.raises(ValueError, match="r.tfrecord: truncated record"):
+    list(tfrecord.read_records(str(path)))
+
+
+def test_output_paths():
+  assert pretraining_stream.output_paths("o/a.tfrecord@3") == [
+      "o/a.tfrecord-00000-of-00003", "o/a.tfrecord-00001-of-00003",
+      "o/a.tfrecord-00002-of-00003"]
+  assert pretraining_stream.output_paths("a, b") == ["a", "b"]
+  with pytest.raises(ValueError, match="twice"):
+    pretraining_stream.output_paths("a,a")
+  with pytest.raises(ValueError, match="No output"):
+    pretraining_stream.output_paths(" , ")
+
+
+def test_text_block_ranges_tile_the_file(tmp_path):
+  rng = random.Random(0)
+  lines = []
+  for d in range(60):
+    for _ in range(rng.randint(1, 4)):
+      lines.append(" ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 9)))
+                   + ("\u00e9" if d % 7 == 0 else ""))
+    lines.append(rng.choice(["", "  ", "\t", "", "\n"]))
+  path = tmp_path / "c.txt"
+  path.write_text("\n".join(lines), encoding="utf-8")  # no final newline
+  whole = [(o, b) for _, o, b in pretraining.iter_text_blocks(str(path))]
+  assert len(whole) == 60
+  size = path.stat().st_size
+  for trial in range(30):
+    cuts = sorted({0, size} | {rng.randint(1, size - 1)
+                               for _ in range(rng.randint(1, 12))})
+    pieces = []
+    for start, end in zip(cuts, cuts[1:]):
+      pieces.extend((o, b) for _, o, b in
+                    pretraining.iter_text_blocks(str(path), start, end))
+    assert pieces == whole, trial
+  # Line numbers are exact when reading from the start.
+  first = next(pretraining.iter_text_blocks(str(path)))
+  assert first[0] == 1 and first[1] == 0
+
+
+def test_id_tokenizer_matches_full_tokenizer(minilm_dir):
+  tok = tokenization.FullTokenizer(str(minilm_dir / "vocab.txt"),
+                                   do_lower_case=True)
+  ids = pretraining_stream.IdTokenizer(tok)
+  texts = [
+      "Hello, World! It's 5 p.m. -- na\u00efve caf\u00e9 r\u00e9sum\u00e9s.",
+      "\u4e2d\u6587abc\u6587 mixed\u3000full-width\u00a0nbsp",
+      "ctrl\x07char and\x0bvtab and\x1cfs and\u2028ls and \x85nel",
+      "zero\u200bwidth \ufeffbom  tabs\tand   spaces",
+      "supercalifragilisticexpialidocious" * 5,
+      "",
+  ]
+  for _ in range(2):  # second pass hits the word cache
+    for text in texts:
+      expected = tok.convert_tokens_to_ids(tok.tokenize(text))
+      assert list(ids.ids(text)) == expected, text
+
+
+def stream_config(**kwargs):
+  defaults = dict(max_seq_length=32, max_predictions_per_seq=5,
+                  dupe_factor=3, random_seed=12345, window_bytes=600)
+  defaults.update(kwargs)
+  return pretraining_stream.DataConfig(**defaults)
+
+
+def parse_all(paths, max_seq_length, max_predictions):
+  return [f for p in paths for f in parse_records(p, max_seq_length,
+                                                  max_predictions)]
+
+
+def test_stream_deterministic_for_any_workers(tmp_path, tokenizer):
+  documents = topic_documents(num_docs=10, num_sentences=15, seed=1)
+  files = ",".join([write_corpus(tmp_path / "a.txt", documents[:6]),
+                    write_corpus(tmp_path / "b.txt", documents[6:])])
+
+  def run(name, workers, **kwargs):
+    outputs = str(tmp_path / name / "o.tfrecord@3")
+    summary = pretraining_stream.create_pretraining_data(
+        files, outputs, tokenizer, stream_config(**kwargs),
+        num_workers=workers)
+    assert sorted(os.listdir(tmp_path / name)) == [
+        "o.tfrecord-0000%d-of-00003" % k for k in range(3)]
+    return [pathlib.Path(p).read_bytes() for p in summary.outputs], summary
+
+  first, summary = run("1", 1)
+  assert summary.stats.documents == 10 and summary.stats.windows > 3
+  assert all(len(b) > 1000 for b in first)
+  assert run("2", 2)[0] == first
+  assert run("3", 3)[0] == first
+  assert run("4", 1, random_seed=7)[0] != first
+
+
+def test_stream_instances_structure_and_statistics(tmp_path, tokenizer):
+  documents = topic_documents(num_docs=10, num_sentences=150, seed=3)
+  topic_of = {}
+  for d, doc in enumerate(documents):
+    for word in " ".join(doc).split():
+      topic_of[tokenizer.vocab[word]] = d
+  path = write_corpus(tmp_path / "t.txt", documents)
+  summary = pretraining_stream.create_pretraining_data(
+      path, str(tmp_path / "o" / "x@2"), tokenizer,
+      stream_config(max_seq_length=64, max_predictions_per_seq=20,
+                    dupe_factor=4, window_bytes=1 << 20))
+  features = parse_all(summary.outputs, 64, 20)
+  assert len(features) == summary.stats.instances > 400
+  cls, sep, mask = (tokenizer.vocab[t] for t in (CLS, SEP, MASK))
+  counts = {"mask": 0, "kept": 0, "random": 0}
+  for f in features:
+    n = int(f["input_mask"].sum())
+    ids = f["input_ids"][:n].copy()
+    k = int(f["masked_lm_weights"].sum())
+    positions = f["masked_lm_positions"][:k]
+    labels = f["masked_lm_ids"][:k]
+    assert k == min(20, max(1, int(round(n * 0.15))))
+    assert list(positions) == sorted(set(positions))
+    for p, label in zip(positions, labels):
+      if ids[p] == mask:
+        counts["mask"] += 1
+      elif ids[p] == label:
+        counts["kept"] += 1
+      else:
+        counts["random"] += 1
+      ids[p] = label
+    assert ids[0] == cls and ids[n - 1] == sep and list(ids).count(sep) == 2
+    s = list(ids).index(sep)
+    assert list(f["segment_ids"][:n]) == [0] * (s + 1) + [1] * (n - s - 1)
+    topics_a = {topic_of[t] for t in ids[1:s]}
+    topics_b = {topic_of[t] for t in ids[s + 1:n - 1]}
+    assert len(topics_a) == 1 and len(topics_b) == 1
+    assert (topics_a != topics_b) == bool(f["next_sentence_labels"][0])
+  total = sum(counts.values())
+  vocab_size = len(tokenizer.vocab)
+  assert within(counts["mask"], total, 0.8 + 0.1 / vocab_size)
+  assert within(counts["kept"], total, 0.1 + 0.1 / vocab_size)
+  num_random = sum(int(f["next_sentence_labels"][0]) for f in features)
+  # Short sentences: B is random with probability 0.5, plus at most one
+  # forced one-sentence chunk per document and pass (10 x 4).
+  sigma = math.sqrt(len(features) * 0.25)
+  assert -4 * sigma <= num_random - len(features) / 2 <= 4 * sigma + 40
+  assert summary.stats.random_next == num_random
+
+
+def test_stream_resumes_and_skips_complete_shards(tmp_path, tokenizer):
+  documents = topic_documents(num_docs=8, num_sentences=10, seed=4)
+  path = write_corpus(tmp_path / "t.txt", documents)
+  out = str(tmp_path / "o" / "x@4")
+  config = stream_config()
+  first = pretraining_stream.create_pretraining_data(path, out, tokenizer,
+                                                     config)
+  before = [pathlib.Path(p).read_bytes() for p in first.outputs]
+  os.remove(first.outputs[2])
+  again = pretraining_stream.create_pretraining_data(path, out, tokenizer,
+                                                     config)
+  assert again.written == [first.outputs[2]]
+  assert len(again.skipped) == 3
+  assert [pathlib.Path(p).read_bytes() for p in first.outputs] == before
+  assert sorted(os.listdir(tmp_path / "o")) == sorted(
+      os.path.basename(p) for p in first.outputs)
+  # Two machines: each writes its own shards; together the same files.
+  for task in (0, 1):
+    summary = pretraining_stream.create_pretraining_data(
+        path, str(tmp_path / "m" / "x@4"), tokenizer, config,
+        task_index=task, num_tasks=2)
+    assert [int(p[-10:-9]) % 2 for p in summary.written] == [task, task]
+  assert [pathlib.Path(p).read_bytes()
+          for p in pretraining_stream.output_paths(
+              str(tmp_path / "m" / "x@4"))] == before
+
+
+def test_stream_bad_input_names_file_and_line(tmp_path, tokenizer):
+  path = tmp_path / "bad.txt"
+  good = "the dog runs .\nthe cat ran .\n\n" * 200
+  path.write_bytes(good.encode() + b"the \xff cat .\n")
+  line = good.count("\n") + 1
+  for workers in (1, 2):
+    with pytest.raises(ValueError, match=r"bad\.txt:%d: not valid UTF-8" %
+                       line):
+      pretraining_stream.create_pretraining_data(
+          str(path), str(tmp_path / "o" / "x@2"), tokenizer,
+          stream_config(window_bytes=1000), num_workers=workers)
+  assert not (tmp_path / "o").exists() or not any(
+      n.startswith("x") and "parts" not in n and "tmp" not in n
+      for n in os.listdir(tmp_path / "o"))

@@ -66,16 +66,16 @@ This module never reads absl FLAGS.
 """
 
 import collections
+import glob
 import hashlib
 import multiprocessing
+import os
 import random
 import re
 import time
 
 from absl import logging
-import tensorflow.compat.v1 as tf
 
-from bert_tf import input_pipeline
 from bert_tf import tokenization
 
 CLS = "[CLS]"
@@ -146,7 +146,9 @@ MaskedLmInstance = collections.namedtuple("MaskedLmInstance",
 # One not-yet-tokenized document: `units` are lines (one sentence each) or,
 # with sentence splitting, paragraphs. `source`/`line_number` locate its start.
 RawDocument = collections.namedtuple("RawDocument",
-                                     ["source", "line_number", "units"])
+                                     ["source", "line_number", "units",
+                                      "offset"])
+RawDocument.__new__.__defaults__ = (None,)
 
 
 class CorpusStats(object):
@@ -258,21 +260,229 @@ def is_heading(paragraph):
 # ----------------------------------------------------------------------------
 
 
+def is_remote(path):
+  """True for paths that need tf.io.gfile (e.g. gs://, hdfs://)."""
+  return "://" in path
+
+
+def open_file(path, mode="rb"):
+  """Opens a local file with `open`, anything else with tf.io.gfile.
+
+  TensorFlow is imported only for remote paths, so that data creation on
+  local files runs without it (300 MB and seconds of start-up less).
+  """
+  if is_remote(path):
+    import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+    return tf.io.gfile.GFile(path, mode)
+  return open(path, mode)  # pylint: disable=unspecified-encoding
+
+
+def file_size(path):
+  """Size of a local or remote file in bytes."""
+  if is_remote(path):
+    import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+    return tf.io.gfile.stat(path).length
+  return os.path.getsize(path)
+
+
+def expand_file_patterns(patterns):
+  """Expands comma-separated globs (local or remote) into a list of files.
+
+  Each pattern's matches are sorted; patterns keep their order.
+
+  Raises:
+    FileNotFoundError: for a pattern that matches nothing, or no pattern.
+  """
+  if isinstance(patterns, str):
+    patterns = patterns.split(",")
+  files = []
+  for pattern in patterns:
+    pattern = pattern.strip()
+    if not pattern:
+      continue
+    if is_remote(pattern):
+      import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+      matched = tf.io.gfile.glob(pattern)
+    else:
+      matched = [p for p in glob.glob(pattern) if os.path.isfile(p)]
+    if not matched:
+      raise FileNotFoundError("No input file matches %r" % pattern)
+    files.extend(sorted(matched))
+  if not files:
+    raise FileNotFoundError("No input files given")
+  return files
+
+
+def line_number_at(path, offset):
+  """1-based number of the line holding byte `offset` of `path`."""
+  count = 1
+  with open_file(path, "rb") as reader:
+    remaining = offset
+    while remaining > 0:
+      chunk = reader.read(min(remaining, 1 << 20))
+      if not chunk:
+        break
+      count += chunk.count(b"\n")
+      remaining -= len(chunk)
+  return count
+
+
+def count_lines(path):
+  """Number of lines of `path` (a last line without a newline counts)."""
+  count = 0
+  last = b"\n"
+  with open_file(path, "rb") as reader:
+    while True:
+      chunk = reader.read(1 << 20)
+      if not chunk:
+        break
+      count += chunk.count(b"\n")
+      last = chunk[-1:]
+  return count + (last != b"\n")
+
+
+def _decode_line(path, raw, offset, line_number):
+  try:
+    return raw.decode("utf-8")
+  except UnicodeDecodeError as e:
+    if line_number is None:
+      line_number = line_number_at(path, offset)
+    raise ValueError(
+        "%s:%d: not valid UTF-8 (byte 0x%02x at column %d); re-encode the "
+        "file as UTF-8." % (path, line_number, raw[e.start], e.start + 1))
+
+
 def read_text_lines(path):
   """Yields (line_number, str line without surrounding whitespace).
 
   Raises:
     ValueError: naming `path` and the line for bytes that are not UTF-8.
   """
-  with tf.io.gfile.GFile(path, "rb") as reader:
+  with open_file(path, "rb") as reader:
+    offset = 0
     for line_number, raw in enumerate(reader, start=1):
-      try:
-        line = raw.decode("utf-8")
-      except UnicodeDecodeError as e:
-        raise ValueError(
-            "%s:%d: not valid UTF-8 (byte 0x%02x at column %d); re-encode the "
-            "file as UTF-8." % (path, line_number, raw[e.start], e.start + 1))
-      yield line_number, line.strip()
+      yield line_number, _decode_line(path, raw, offset, line_number).strip()
+      offset += len(raw)
+
+
+def _line_before_is_blank(reader, path, position):
+  """True if the line that ends right before byte `position` is blank.
+
+  `position` must be a line start (> 0). Reads backwards to that line's
+  start.
+  """
+  end = position - 1  # the "\n" ending the previous line
+  start = end
+  chunk_size = 4096
+  while start > 0:
+    read_from = max(0, start - chunk_size)
+    reader.seek(read_from)
+    chunk = reader.read(start - read_from)
+    newline = chunk.rfind(b"\n")
+    if newline >= 0:
+      start = read_from + newline + 1
+      break
+    start = read_from
+    chunk_size *= 2
+  reader.seek(start)
+  raw = reader.read(end - start)
+  return not _decode_line(path, raw, start, None).strip()
+
+
+def iter_text_blocks(path, start=0, end=None):
+  """Yields the blocks of consecutive non-blank lines of `path`, streamed.
+
+  A block is what a blank line (or the end of the file) ends: a document in
+  the one-sentence-per-line format, a paragraph in running text. With a byte
+  range, exactly the blocks whose first line starts in [start, end) are
+  yielded, each whole (the last one may run past `end`), so that ranges that
+  tile a file yield each of its blocks exactly once.
+
+  Args:
+    path: str, a UTF-8 text file (local or remote).
+    start: int, first byte of the range.
+    end: int or None (the end of the file).
+
+  Yields:
+    (line_number, offset, lines): 1-based number of the block's first line
+    (None when the range starts past byte 0: counting lines would mean
+    reading the file from its start), its byte offset, and the list of its
+    stripped lines (str).
+
+  Raises:
+    ValueError: naming the file and line of bytes that are not UTF-8.
+  """
+  with open_file(path, "rb") as reader:
+    line_number = 1 if start == 0 else None
+    skipping = False  # inside a block that started before `start`
+    if start > 0:
+      # The line L holding byte start-1 began before the range: the lines
+      # after it continue L's block (which is not ours) unless L is blank.
+      reader.seek(start - 1)
+      tail = reader.readline()
+      if not tail.endswith(b"\n"):
+        return  # L runs to the end of the file.
+      position = start - 1 + len(tail)
+      skipping = not _line_before_is_blank(reader, path, position)
+      reader.seek(position)
+    else:
+      position = 0
+    lines = []
+    block_line = block_offset = None
+    for raw in reader:
+      text = _decode_line(path, raw, position, line_number).strip()
+      if text:
+        if not lines and not skipping:
+          if end is not None and position >= end:
+            return
+          block_line, block_offset = line_number, position
+        if not skipping:
+          lines.append(text)
+      else:
+        skipping = False
+        if lines:
+          yield block_line, block_offset, lines
+          lines = []
+      position += len(raw)
+      if line_number is not None:
+        line_number += 1
+    if lines:
+      yield block_line, block_offset, lines
+
+
+def raw_documents_from_blocks(path, blocks, sentence_split=False):
+  """Groups text blocks into untokenized documents.
+
+  Args:
+    path: str, the file the blocks come from (for RawDocument.source).
+    blocks: iterable of (line_number, offset, lines), see iter_text_blocks.
+    sentence_split: False: each block is a document whose units are its lines
+      (one sentence each). True: each block is a paragraph (its lines joined
+      with spaces); a one-line paragraph that `is_heading` ends the current
+      document and is dropped.
+
+  Yields:
+    RawDocument, in order; `line_number` is the first line's number (or
+    None, see iter_text_blocks) and `offset` its byte offset.
+  """
+  if not sentence_split:
+    for line_number, offset, lines in blocks:
+      yield RawDocument(path, line_number, lines, offset)
+    return
+  units = []
+  first = None
+  for line_number, offset, lines in blocks:
+    text = " ".join(lines)
+    if len(lines) == 1 and is_heading(text):
+      if units:
+        yield RawDocument(path, first[0], units, first[1])
+      units = []
+      continue
+    if not units:
+      first = (line_number, offset)
+    units.append(text)
+  if units:
+    yield RawDocument(path, first[0], units, first[1])
 
 
 def read_raw_documents(path, sentence_split=False, stats=None):
@@ -288,49 +498,11 @@ def read_raw_documents(path, sentence_split=False, stats=None):
     list of RawDocument, in file order; `units` are lines (False) or joined
     paragraphs (True). Documents without any unit are not returned.
   """
-  documents = []
-  units = []
-  doc_line = None
-  paragraph = []
-  num_lines = 0
-
-  def end_document():
-    if units:
-      documents.append(RawDocument(path, doc_line, list(units)))
-    del units[:]
-
-  def end_paragraph():
-    # Sentence-split mode: a finished paragraph is a heading or a unit.
-    nonlocal doc_line
-    if not paragraph:
-      return
-    text = " ".join(line for _, line in paragraph)
-    if len(paragraph) == 1 and is_heading(text):
-      end_document()
-    else:
-      if not units:
-        doc_line = paragraph[0][0]
-      units.append(text)
-    del paragraph[:]
-
-  for line_number, line in read_text_lines(path):
-    num_lines += 1
-    if sentence_split:
-      if line:
-        paragraph.append((line_number, line))
-      else:
-        end_paragraph()
-    elif line:
-      if not units:
-        doc_line = line_number
-      units.append(line)
-    else:
-      end_document()
-  end_paragraph()
-  end_document()
+  documents = list(raw_documents_from_blocks(path, iter_text_blocks(path),
+                                             sentence_split))
   if stats is not None:
     stats.num_files += 1
-    stats.num_lines += num_lines
+    stats.num_lines += count_lines(path)
   return documents
 
 
@@ -381,7 +553,7 @@ def read_documents(input_files, tokenizer, sentence_split=False, num_workers=1,
     FileNotFoundError: for a glob that matches nothing.
     ValueError: for non-UTF-8 bytes (naming the file and line).
   """
-  input_files = input_pipeline.expand_file_patterns(input_files)
+  input_files = expand_file_patterns(input_files)
   stats = CorpusStats()
   raw_documents = []
   for path in input_files:
@@ -625,7 +797,8 @@ def create_instances_from_document(all_documents, document_index,
                                    max_seq_length, short_seq_prob,
                                    masked_lm_prob, max_predictions_per_seq,
                                    vocab_words, rng, do_whole_word_mask=False,
-                                   sentencepiece=False):
+                                   sentencepiece=False, special=None,
+                                   continues_word=None):
   """Creates the TrainingInstances of one document (the reference algorithm).
 
   The target length is max_seq_length - 3, or with probability
@@ -644,11 +817,13 @@ def create_instances_from_document(all_documents, document_index,
       see create_training_instances.
     vocab_words: list of str, the vocabulary (for random replacements).
     rng: random.Random.
-    do_whole_word_mask, sentencepiece: see create_masked_lm_predictions.
+    do_whole_word_mask, sentencepiece, special, continues_word: see
+      create_masked_lm_predictions (tokens may be str or int ids).
 
   Returns:
     list of TrainingInstance.
   """
+  cls, sep = (special or (CLS, SEP, MASK))[:2]
   document = all_documents[document_index]
   max_num_tokens = max_seq_length - 3
   target_seq_length = max_num_tokens
@@ -699,12 +874,13 @@ def create_instances_from_document(all_documents, document_index,
           raise AssertionError("Empty segment after truncation (document %d)."
                                % document_index)
 
-        tokens = [CLS] + tokens_a + [SEP] + tokens_b + [SEP]
+        tokens = [cls] + tokens_a + [sep] + tokens_b + [sep]
         segment_ids = [0] * (len(tokens_a) + 2) + [1] * (len(tokens_b) + 1)
         (tokens, masked_lm_positions,
          masked_lm_labels) = create_masked_lm_predictions(
              tokens, masked_lm_prob, max_predictions_per_seq, vocab_words, rng,
-             do_whole_word_mask=do_whole_word_mask, sentencepiece=sentencepiece)
+             do_whole_word_mask=do_whole_word_mask, sentencepiece=sentencepiece,
+             special=special, continues_word=continues_word)
         instances.append(TrainingInstance(
             tokens=tokens,
             segment_ids=segment_ids,
@@ -729,70 +905,98 @@ def _starts_word(token, sentencepiece):
 def create_masked_lm_predictions(tokens, masked_lm_prob,
                                  max_predictions_per_seq, vocab_words, rng,
                                  do_whole_word_mask=False,
-                                 sentencepiece=False):
-  """Masks tokens for the masked-LM objective (the reference algorithm).
+                                 sentencepiece=False, special=None,
+                                 continues_word=None):
+  """Masks tokens for the masked-LM objective (the reference's statistics).
 
   Candidates are all positions except [CLS]/[SEP], grouped by word with
-  `do_whole_word_mask`, and visited in random order. Up to
+  `do_whole_word_mask`. Up to
   num_to_predict = min(max_predictions_per_seq,
                        max(1, round(len(tokens) * masked_lm_prob)))
-  positions are chosen; a group that would exceed it is skipped whole. Each
-  chosen position becomes "[MASK]" (80%), stays (10%) or becomes a random
-  vocabulary word (10%).
+  positions are chosen; each chosen position becomes "[MASK]" (80%), stays
+  (10%) or becomes a random vocabulary word (10%).
+
+  Without whole-word masking the chosen positions are a uniformly random
+  subset of num_to_predict candidates (a partial Fisher-Yates shuffle: the
+  distribution of the reference's shuffle-and-take-the-first, for a fraction
+  of the random draws). With whole-word masking the word groups are visited in random
+  order (`rng.shuffle`) and a group that would exceed the budget is skipped
+  whole, as in the reference.
 
   Args:
-    tokens: list of str, `[CLS] A [SEP] B [SEP]`.
+    tokens: list of str (or int ids, with `special` and `continues_word`),
+      `[CLS] A [SEP] B [SEP]`.
     masked_lm_prob: float.
     max_predictions_per_seq: int.
-    vocab_words: list of str.
+    vocab_words: sequence of replacement tokens (str, or ids).
     rng: random.Random.
     do_whole_word_mask: group a word's pieces.
-    sentencepiece: pieces are SentencePiece pieces ("▁" starts a word), not
-      WordPiece ("##" continues a word). A continuation piece only joins the
-      token right before it (never across [SEP]).
+    sentencepiece: str pieces are SentencePiece pieces ("▁" starts a word),
+      not WordPiece ("##" continues a word). A continuation piece only joins
+      the token right before it (never across [SEP]).
+    special: optional (cls, sep, mask) tokens in the type of `tokens`;
+      default ("[CLS]", "[SEP]", "[MASK]").
+    continues_word: optional callable token -> bool for whole-word masking
+      (needed for id tokens); default from `sentencepiece`.
 
   Returns:
     (output_tokens, masked_lm_positions, masked_lm_labels): the masked copy of
     `tokens`, the sorted masked positions and the original tokens there.
   """
-  cand_indexes = []
-  for i, token in enumerate(tokens):
-    if token == CLS or token == SEP:
-      continue
-    if (do_whole_word_mask and cand_indexes and cand_indexes[-1][-1] == i - 1
-        and not _starts_word(token, sentencepiece)):
-      cand_indexes[-1].append(i)
-    else:
-      cand_indexes.append([i])
-
-  rng.shuffle(cand_indexes)
+  cls, sep, mask = special or (CLS, SEP, MASK)
   output_tokens = list(tokens)
   num_to_predict = min(max_predictions_per_seq,
                        max(1, int(round(len(tokens) * masked_lm_prob))))
-
-  masked_lms = []
-  covered_indexes = set()
-  for index_set in cand_indexes:
-    if len(masked_lms) >= num_to_predict:
-      break
-    # Skip a whole word rather than go over the budget.
-    if len(masked_lms) + len(index_set) > num_to_predict:
-      continue
-    if any(index in covered_indexes for index in index_set):
-      continue
-    for index in index_set:
-      covered_indexes.add(index)
-      if rng.random() < 0.8:
-        masked_token = MASK
-      elif rng.random() < 0.5:
-        masked_token = tokens[index]
+  if do_whole_word_mask:
+    if continues_word is None:
+      continues_word = lambda t: not _starts_word(t, sentencepiece)
+    cand_indexes = []
+    for i, token in enumerate(tokens):
+      if token == cls or token == sep:
+        continue
+      if (cand_indexes and cand_indexes[-1][-1] == i - 1 and
+          continues_word(token)):
+        cand_indexes[-1].append(i)
       else:
-        masked_token = vocab_words[rng.randint(0, len(vocab_words) - 1)]
-      output_tokens[index] = masked_token
-      masked_lms.append(MaskedLmInstance(index=index, label=tokens[index]))
-  masked_lms.sort(key=lambda x: x.index)
-  return (output_tokens, [m.index for m in masked_lms],
-          [m.label for m in masked_lms])
+        cand_indexes.append([i])
+    rng.shuffle(cand_indexes)
+    chosen = []
+    for index_set in cand_indexes:
+      if len(chosen) >= num_to_predict:
+        break
+      # Skip a whole word rather than go over the budget.
+      if len(chosen) + len(index_set) > num_to_predict:
+        continue
+      chosen.extend(index_set)
+  else:
+    n = len(tokens)
+    if (n >= 3 and tokens[0] == cls and tokens[-1] == sep and
+        tokens.count(sep) == 2 and tokens.count(cls) == 1):
+      # [CLS] A [SEP] B [SEP]: every other position is a candidate.
+      middle = tokens.index(sep)
+      candidates = list(range(1, middle)) + list(range(middle + 1, n - 1))
+    else:
+      candidates = [i for i, token in enumerate(tokens)
+                    if token != cls and token != sep]
+    # A uniformly random subset in random order (partial Fisher-Yates).
+    num_candidates = len(candidates)
+    count = min(num_to_predict, num_candidates)
+    random_draw = rng.random
+    for i in range(count):
+      j = i + int(random_draw() * (num_candidates - i))
+      candidates[i], candidates[j] = candidates[j], candidates[i]
+    chosen = candidates[:count]
+
+  num_words = len(vocab_words)
+  random_draw = rng.random
+  for index in chosen:
+    if random_draw() < 0.8:
+      output_tokens[index] = mask
+    elif random_draw() >= 0.5:
+      output_tokens[index] = vocab_words[rng.randrange(num_words)]
+    # else: the token stays.
+  chosen.sort()
+  return output_tokens, chosen, [tokens[i] for i in chosen]
 
 
 def truncate_seq_pair(tokens_a, tokens_b, max_num_tokens, rng):
@@ -830,6 +1034,7 @@ def instance_to_example(instance, tokenizer, max_seq_length,
   Raises:
     ValueError: if the instance does not fit the lengths.
   """
+  from bert_tf import input_pipeline  # pylint: disable=g-import-not-at-top
   input_ids = tokenizer.convert_tokens_to_ids(instance.tokens)
   if len(input_ids) > max_seq_length:
     raise ValueError("Instance has %d tokens > max_seq_length=%d." %
@@ -904,6 +1109,7 @@ def write_instances(instances, tokenizer, max_seq_length,
                      counter[0] / max(now - start, 1e-9))
       yield example
 
+  from bert_tf import input_pipeline  # pylint: disable=g-import-not-at-top
   total = input_pipeline.write_examples(examples(), output_files)
   logging.info("Wrote %d instances to %d file(s): %s", total,
                len(output_files), ", ".join(output_files))
@@ -920,6 +1126,7 @@ def name_to_features(max_seq_length, max_predictions_per_seq):
   Returns:
     dict name -> tf.io.FixedLenFeature (int64 except masked_lm_weights).
   """
+  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
   return {
       "input_ids": tf.io.FixedLenFeature([max_seq_length], tf.int64),
       "input_mask": tf.io.FixedLenFeature([max_seq_length], tf.int64),
