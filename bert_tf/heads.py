@@ -541,8 +541,12 @@ class TokenClassificationHead(object):
     loss = None
     metric_tensors = {}
     if "label_ids" in features and "label_mask" in features:
-      label_ids = features["label_ids"]
-      label_mask = tf.cast(features["label_mask"], tf.float32)
+      # Length bucketing may trim only the input features of a batch to its
+      # longest member; the positions cut off are padding, never labelled.
+      seq_length = tf.shape(logits)[1]
+      label_ids = features["label_ids"][:, :seq_length]
+      label_mask = tf.cast(features["label_mask"][:, :seq_length],
+                           tf.float32)
       loss, per_token_loss = token_classification_loss(
           log_probs, label_ids, label_mask)
       predictions["per_token_loss"] = per_token_loss

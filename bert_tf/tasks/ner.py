@@ -40,14 +40,21 @@ import dataclasses
 import hashlib
 import json
 import os
+import random
 import re
 from typing import List, Optional
 
 import numpy as np
 import tensorflow.compat.v1 as tf
 
+from bert_tf import distributed
+from bert_tf import driver
+from bert_tf import export as export_lib
+from bert_tf import heads
 from bert_tf import input_pipeline
+from bert_tf import runtime
 from bert_tf import tokenization
+from bert_tf.settings import setting
 from bert_tf.tasks import ner_eval
 from bert_tf.tasks import squad
 
@@ -572,3 +579,314 @@ def entities_from_tags(text, spans, tags, scores=None):
       entity["score"] = float(np.mean(scores[first:last + 1]))
     entities.append(entity)
   return entities
+
+
+# ---------------------------------------------------------------------------
+# The driver plug-in (run_ner.py).
+
+DATA_DIR_FILES = {"train_file": "train.txt", "eval_file": "dev.txt",
+                  "predict_file": "test.txt"}
+EVAL_RESULTS_FILE = "eval_results.txt"
+EVAL_PREDICTIONS_FILE = "eval_predictions.txt"
+PREDICTIONS_FILE = "predictions.txt"
+
+
+@dataclasses.dataclass(kw_only=True)
+class NerConfig(driver.ModelSettings, driver.TokenizerSettings,
+                driver.TrainSettings, driver.EpochSchedule,
+                driver.EvalDuringTraining, distributed.ScaleConfig,
+                runtime.TpuConfig, runtime.RunSettings):
+  """The run_ner.py settings (each defines its flag, same name)."""
+  max_seq_length: int = setting(
+      128, "The maximum total input sequence length after WordPiece "
+      "tokenization (pieces + [CLS] + [SEP]). Longer sentences are split "
+      "into overlapping windows (--doc_stride); nothing is truncated.")
+  doc_stride: int = setting(
+      64, "When splitting a long sentence into windows, how many pieces "
+      "to advance between window starts.")
+  do_eval: bool = setting(
+      False, "Score --eval_file: entity-level precision/recall/F1 (conlleval) "
+      "and token accuracy in eval_results.txt, the tagged file in "
+      "eval_predictions.txt.")
+  do_predict: bool = setting(
+      False, "Tag --predict_file: predictions.txt is the file with the "
+      "predicted tag appended to each token line.")
+  data_dir: Optional[str] = setting(
+      None, "A directory holding train.txt, dev.txt and test.txt (the "
+      "defaults of --train_file, --eval_file and --predict_file).")
+  train_file: Optional[str] = setting(
+      None, "Tagged training file (CoNLL: token ... tag per line, sentences "
+      "separated by blank lines).")
+  eval_file: Optional[str] = setting(None, "Tagged evaluation file.")
+  predict_file: Optional[str] = setting(
+      None, "File to tag (tagged or not: a tag column, if any, is kept).")
+  labels: Optional[str] = setting(
+      None, "Comma-separated tag list, in the model's order (default: "
+      "<output_dir>/labels.txt if it exists, else the tags of the training "
+      "file, O first, then by type and B, I, E, S).")
+  labels_file: Optional[str] = setting(
+      None, "A file of tags, one per line, instead of --labels.")
+  eval_batch_size: int = setting(32, "Total batch size for eval.")
+  predict_batch_size: int = setting(32, "Total batch size for predict.")
+
+
+def flatten_metrics(metrics):
+  """The flat dict of `ner_eval.evaluate`'s metrics (per type: TYPE_f1...)."""
+  flat = {k: v for k, v in metrics.items() if k != "per_type"}
+  for entity_type, m in metrics.get("per_type", {}).items():
+    for key, value in m.items():
+      flat["%s_%s" % (entity_type, key)] = value
+  return flat
+
+
+def _file_digest(path):
+  h = hashlib.sha256()
+  with tf.io.gfile.GFile(path, "rb") as f:
+    h.update(f.read())
+  return h.hexdigest()
+
+
+class NerTask(driver.Task):
+  """Token classification (NER) on CoNLL-style files, a driver plug-in."""
+  name = "ner"
+  feature_version = FEATURE_FORMAT_VERSION
+  default_metric = "f1"
+  produced_by = "run_ner.py"
+
+  def __init__(self):
+    self.labels = None
+    self._train = None   # (sentences, windows)
+    self._eval = None    # (sentences, windows, record path)
+    self._final = None   # files of the final evaluation
+
+  def validate(self, run):
+    cfg = run.cfg
+    if cfg.data_dir:
+      for name, base in DATA_DIR_FILES.items():
+        path = os.path.join(cfg.data_dir, base)
+        if getattr(cfg, name) is None and tf.io.gfile.exists(path):
+          setattr(cfg, name, path)
+    during = cfg.eval_every_steps or cfg.eval_every_epochs
+    needs = [("train_file", cfg.do_train, "do_train"),
+             ("eval_file", cfg.do_eval or during,
+              "do_eval (or evaluation during training)"),
+             ("predict_file", cfg.do_predict, "do_predict")]
+    for name, wanted, why in needs:
+      if wanted and not getattr(cfg, name):
+        raise ValueError("--%s needs --%s (or --data_dir holding %s)" %
+                         (why, name, DATA_DIR_FILES[name]))
+      if wanted and not tf.io.gfile.exists(getattr(cfg, name)):
+        raise FileNotFoundError("--%s not found: %s" %
+                                (name, getattr(cfg, name)))
+    if not cfg.vocab_file and not cfg.spm_model_file:
+      raise ValueError("Give --vocab_file (or --spm_model_file).")
+    if cfg.max_seq_length < 3:
+      raise ValueError("--max_seq_length must be at least 3, got %d" %
+                       cfg.max_seq_length)
+    if not 1 <= cfg.doc_stride:
+      raise ValueError("--doc_stride must be positive, got %d" %
+                       cfg.doc_stride)
+    if cfg.labels and cfg.labels_file:
+      raise ValueError("Give one of --labels and --labels_file.")
+
+  def _resolve_labels(self, run):
+    """The label list: given, saved with the model, or from the train file."""
+    cfg = run.cfg
+    if cfg.labels:
+      return parse_labels(cfg.labels)
+    if cfg.labels_file:
+      return read_labels_file(cfg.labels_file)
+    candidates = [os.path.join(cfg.output_dir, LABELS_FILE)]
+    if cfg.init_checkpoint:
+      base = (cfg.init_checkpoint if tf.io.gfile.isdir(cfg.init_checkpoint)
+              else os.path.dirname(cfg.init_checkpoint))
+      candidates.append(os.path.join(base, LABELS_FILE))
+    for path in candidates:
+      if tf.io.gfile.exists(path):
+        tf.logging.info("Labels from %s", path)
+        return read_labels_file(path)
+    if self._train is not None:
+      return labels_from_sentences(self._train[0])
+    raise ValueError(
+        "No labels: give --labels or --labels_file, train (the training "
+        "file's tags), or use an --output_dir (or --init_checkpoint "
+        "directory) holding the %s that training saved." % LABELS_FILE)
+
+  def prepare(self, run):
+    cfg = run.cfg
+    run.make_tokenizer()
+    if cfg.do_train:
+      self._train = (read_conll(cfg.train_file, has_tags=True), None)
+      if not self._train[0]:
+        raise ValueError("No sentences in %s" % cfg.train_file)
+    self.labels = self._resolve_labels(run)
+    tf.logging.info("Labels (%d): %s", len(self.labels),
+                    ", ".join(self.labels))
+    if cfg.do_train:
+      sentences = self._train[0]
+      check_tags_in_labels(sentences, self.labels, cfg.train_file)
+      windows = convert_sentences(
+          sentences, run.tokenizer, cfg.max_seq_length, cfg.doc_stride,
+          self.label_map(), log_examples=3 if run.is_chief else 0)
+      # Windows in a seeded random order, so that the shuffle buffer mixes
+      # the whole file (and windows of one sentence do not cluster).
+      random.Random(12345 if cfg.random_seed is None else cfg.random_seed
+                   ).shuffle(windows)
+      self._train = (sentences, windows)
+      tf.logging.info("Training: %d sentences, %d words, %d windows",
+                      len(sentences), sum(len(s.words) for s in sentences),
+                      len(windows))
+    if run.is_chief:
+      tf.io.gfile.makedirs(cfg.output_dir)
+      path = os.path.join(cfg.output_dir, LABELS_FILE)
+      if not tf.io.gfile.exists(path):
+        write_labels_file(path, self.labels)
+
+  def label_map(self):
+    return {label: i for i, label in enumerate(self.labels)}
+
+  def num_train_examples(self, run):
+    return len(self._train[1])
+
+  def head(self, run):
+    return heads.TokenClassificationHead(len(self.labels))
+
+  def _content_key(self, run, path, extra=None):
+    return [_file_digest(path), run.cfg.doc_stride, list(self.labels),
+            extra]
+
+  def train_records(self, run):
+    cfg = run.cfg
+    windows = self._train[1]
+    path = run.features_file(
+        "train", self._content_key(run, cfg.train_file, cfg.random_seed),
+        lambda p: write_windows(windows, p))
+    return [path], name_to_features(cfg.max_seq_length)
+
+  def _eval_data(self, run):
+    """The evaluation sentences, windows and TFRecord (made once)."""
+    if self._eval is None:
+      cfg = run.cfg
+      sentences = read_conll(cfg.eval_file, has_tags=True)
+      check_tags_in_labels(sentences, self.labels, cfg.eval_file)
+      windows = convert_sentences(sentences, run.tokenizer,
+                                  cfg.max_seq_length, cfg.doc_stride,
+                                  self.label_map())
+      path = run.features_file(
+          "eval", self._content_key(run, cfg.eval_file),
+          lambda p: write_windows(windows, p))
+      tf.logging.info("Evaluation: %d sentences, %d windows (%s)",
+                      len(sentences), len(windows), cfg.eval_file)
+      self._eval = (sentences, windows, path)
+    return self._eval
+
+  def _predict_windows(self, run, estimator, windows, path, batch_size,
+                       checkpoint_path):
+    """Runs the windows of `path`; returns {unique_id: prediction dict}."""
+    hook = runtime.ThroughputHook(
+        batch_size, every_n_steps=run.cfg.log_every_n_steps, name="predict")
+    out = {}
+    for prediction in run.predict_records(
+        estimator, [path], name_to_features(run.cfg.max_seq_length),
+        batch_size, checkpoint_path=checkpoint_path, hooks=[hook]):
+      out[int(prediction["unique_ids"])] = prediction
+    if len(out) != len(windows):
+      raise ValueError("%s: %d windows predicted, %d expected" %
+                       (path, len(out), len(windows)))
+    return out
+
+  def evaluate(self, run, estimator, checkpoint_path=None, final=True):
+    cfg = run.cfg
+    sentences, windows, path = self._eval_data(run)
+    tf.logging.info("***** Running evaluation *****")
+    outputs = self._predict_windows(run, estimator, windows, path,
+                                    cfg.eval_batch_size, checkpoint_path)
+    lengths = [len(s.words) for s in sentences]
+    ids = assemble_word_predictions(
+        windows, {k: v["predictions"] for k, v in outputs.items()},
+        len(sentences), lengths)
+    losses = assemble_word_predictions(
+        windows, {k: v["per_token_loss"] for k, v in outputs.items()},
+        len(sentences), lengths)
+    predicted = [[self.labels[i] for i in s] for s in ids]
+    metrics = ner_eval.evaluate([s.tags for s in sentences], predicted)
+    num_words = sum(lengths)
+    extra = {
+        "eval_loss": float(sum(float(np.sum(x)) for x in losses) /
+                           max(1, num_words)),
+        "global_step": int(runtime.checkpoint_step(cfg.output_dir)
+                           if checkpoint_path is None else
+                           _step_of(checkpoint_path)),
+    }
+    flat = dict(flatten_metrics(metrics), **extra)
+    tf.logging.info("  f1 = %.4f, precision = %.4f, recall = %.4f, "
+                    "accuracy = %.4f, eval_loss = %.4f", metrics["f1"],
+                    metrics["precision"], metrics["recall"],
+                    metrics["accuracy"], extra["eval_loss"])
+    if final:
+      input_pipeline.atomic_write_text(
+          run.output_path(EVAL_RESULTS_FILE),
+          ner_eval.format_results(metrics, extra))
+      eval_predictions = run.output_path(EVAL_PREDICTIONS_FILE)
+      write_predictions(cfg.eval_file, sentences, predicted, eval_predictions)
+      self._final = {"eval_results_file": run.output_path(EVAL_RESULTS_FILE),
+                     "eval_predictions_file": eval_predictions,
+                     "eval_per_type": metrics["per_type"]}
+    return flat
+
+  def predict(self, run, estimator, checkpoint_path=None):
+    cfg = run.cfg
+    sentences = read_conll(cfg.predict_file, has_tags=None)
+    tagged = sentences and sentences[0].tags is not None
+    known = tagged and all(t in self.labels for s in sentences
+                           for t in s.tags)
+    windows = convert_sentences(sentences, run.tokenizer, cfg.max_seq_length,
+                                cfg.doc_stride,
+                                self.label_map() if known else None)
+    path = run.features_file(
+        "predict", self._content_key(run, cfg.predict_file, bool(known)),
+        lambda p: write_windows(windows, p))
+    tf.logging.info("***** Running prediction *****")
+    tf.logging.info("  %d sentences, %d windows (%s)", len(sentences),
+                    len(windows), cfg.predict_file)
+    outputs = self._predict_windows(run, estimator, windows, path,
+                                    cfg.predict_batch_size, checkpoint_path)
+    ids = assemble_word_predictions(
+        windows, {k: v["predictions"] for k, v in outputs.items()},
+        len(sentences), [len(s.words) for s in sentences])
+    predicted = [[self.labels[i] for i in s] for s in ids]
+    output = run.output_path(PREDICTIONS_FILE)
+    write_predictions(cfg.predict_file, sentences, predicted, output)
+    tf.logging.info("Wrote %s", output)
+    return {"predictions_file": output}
+
+  def export(self, run, estimator, export_dir, checkpoint_path=None):
+    return export_lib.export_saved_model(
+        estimator, export_dir, run.cfg.max_seq_length,
+        checkpoint_path=checkpoint_path, vocab_file=run.cfg.vocab_file,
+        do_lower_case=run.tokenizer.do_lower_case, task="tagging",
+        labels=self.labels, extra_metadata={"doc_stride": run.cfg.doc_stride})
+
+
+def _step_of(checkpoint_path):
+  """The global step in a checkpoint prefix's name (model.ckpt-123), or 0."""
+  match = re.search(r"-(\d+)$", checkpoint_path or "")
+  return int(match.group(1)) if match else 0
+
+
+def run(cfg):
+  """Trains, evaluates, predicts and/or exports as `cfg` (a `NerConfig`)
+  asks.
+
+  Returns:
+    the dict of `driver.run` ("eval": the flat metrics, "predictions_file",
+    "export_path", "eval_history", ...), plus "labels" and, after a final
+    evaluation, "eval_results_file", "eval_predictions_file" and
+    "eval_per_type".
+  """
+  task = NerTask()
+  result = driver.run(task, cfg)
+  result["labels"] = task.labels
+  if task._final is not None:  # pylint: disable=protected-access
+    result.update(task._final)  # pylint: disable=protected-access
+  return result
