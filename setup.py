@@ -26,6 +26,12 @@ install_requires = [
     "matplotlib>=3.7",
     # tensorflow-hub 0.15 imports pkg_resources, which newer setuptools drop.
     "setuptools<80",
+    # Pretraining data: TFRecord CRCs without TensorFlow; corpus preparation
+    # (MediaWiki dumps, wikitext, sentence splitting).
+    "google-crc32c==1.9.0",
+    "mwxml==0.3.8",
+    "mwparserfromhell==0.7.2",
+    "blingfire==0.1.8",
 ]
 if os.environ.get("BERT_TF_GPU") != "1":
   install_requires.insert(0, "tensorflow-cpu==" + TF_VERSION)
@@ -41,12 +47,14 @@ setup(
     python_requires=">=3.10,<3.12",
     packages=find_packages(include=["bert_tf", "bert_tf.*"]),
     py_modules=["run_classifier", "run_squad", "run_pretraining",
-                "create_pretraining_data"],
+                "create_pretraining_data", "prepare_corpus"],
     install_requires=install_requires,
     extras_require={
         "gpu": ["tensorflow[and-cuda]==" + TF_VERSION],
         # Built from source against the installed TF; see the Makefile.
         "horovod": ["horovod==0.28.1"],
+        # Other sentence splitters for prepare_corpus.py --splitter.
+        "corpus": ["syntok==1.4.4", "pysbd==0.3.4"],
         "test": [
             "pytest>=7",
             "torch==2.13.0",
