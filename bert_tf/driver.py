@@ -159,7 +159,12 @@ class Task(object):
       `keep_best_checkpoint_by` is not given.
     produced_by: what writes this task's TFRecords, for error messages.
     model_builder: optional encoder builder for `model_fn_builder` (TF-Hub).
+    length_settings: feature name -> the setting that gives its length (for
+      the error about records made with other settings).
   """
+  length_settings = {"input_ids": "max_seq_length",
+                     "input_mask": "max_seq_length",
+                     "segment_ids": "max_seq_length"}
   name = "task"
   feature_version = 1
   default_metric = None
@@ -334,10 +339,15 @@ class RunContext(object):
     return path
 
   def check_records(self, files, name_to_features):
-    """Fails early, naming the file, unless `files` fit the features."""
+    """Fails early, naming the file, unless `files` fit the features (the
+    first file is read; a length that differs names the setting behind it)."""
+    hints = {name: "--%s=%s" % (setting_name, getattr(self.cfg,
+                                                      setting_name))
+             for name, setting_name in self.task.length_settings.items()}
     for path in files[:1]:
       input_pipeline.check_records(path, name_to_features,
-                                   produced_by=self.task.produced_by)
+                                   produced_by=self.task.produced_by,
+                                   length_settings=hints)
 
   # -- evaluation and prediction helpers --------------------------------------
 
@@ -400,19 +410,14 @@ def validate_settings(task, cfg, bert_config):
   if not wants and not getattr(cfg, "export_dir", None):
     names = [n for n in ("do_train", "do_eval", "do_predict")
              if hasattr(cfg, n)]
-    raise ValueError("At least one of %s must be True." % ", ".join(
-        "`%s`" % n for n in names))
+    listed = ["`%s`" % n for n in names]
+    raise ValueError("At least one of %s or %s must be True." % (
+        ", ".join(listed[:-1]), listed[-1]))
   runtime.check_max_seq_length(cfg.max_seq_length, bert_config,
                                cfg.bert_config_file)
   if hasattr(cfg, "do_lower_case"):
     tokenization.validate_case_matches_checkpoint(cfg.do_lower_case,
                                                   cfg.init_checkpoint)
-  if (not cfg.do_train and (wants or cfg.export_dir) and
-      not _has_model(cfg)):
-    raise ValueError(
-        "Evaluating, predicting or exporting without training needs a "
-        "model: give --init_checkpoint or an --output_dir that holds a "
-        "checkpoint (%s has none)." % cfg.output_dir)
   every_steps = getattr(cfg, "eval_every_steps", None)
   every_epochs = getattr(cfg, "eval_every_epochs", None)
   if every_steps is not None and every_steps < 1:
@@ -444,6 +449,16 @@ def validate_settings(task, cfg, bert_config):
     if not (cfg.keep_best_checkpoint_by or task.default_metric):
       raise ValueError("--early_stopping_patience needs "
                        "--keep_best_checkpoint_by=METRIC.")
+
+
+def check_has_model(cfg):
+  """Raises ValueError when there is nothing to evaluate, predict or export
+  with: no training, no --init_checkpoint and no checkpoint in output_dir."""
+  if not cfg.do_train and not _has_model(cfg):
+    raise ValueError(
+        "Evaluating, predicting or exporting without training needs a "
+        "model: give --init_checkpoint or an --output_dir that holds a "
+        "checkpoint (%s has none)." % cfg.output_dir)
 
 
 def minimize_metric(name):
@@ -655,6 +670,7 @@ def run(task, cfg):
   validate_settings(task, cfg, bert_config)
   context = RunContext(task, cfg, bert_config, dist)
   task.validate(context)
+  check_has_model(cfg)
   if dist.is_chief:
     tf.io.gfile.makedirs(cfg.output_dir)
   task.prepare(context)

@@ -380,7 +380,8 @@ def count_records(path):
 FeatureSpec = collections.namedtuple("FeatureSpec", ["name", "length", "dtype"])
 
 
-def check_records(path, name_to_features, produced_by=None):
+def check_records(path, name_to_features, produced_by=None,
+                  length_settings=None):
   """Fails early, naming `path`, unless its first record fits the spec.
 
   Reads one record: the file must be a TFRecord file whose records are
@@ -392,6 +393,8 @@ def check_records(path, name_to_features, produced_by=None):
     name_to_features: dict name -> tf.io.FixedLenFeature.
     produced_by: optional text naming what writes such files (for the
       message), e.g. "create_pretraining_data.py".
+    length_settings: optional dict feature name -> the setting that gives
+      its length, e.g. "--max_seq_length=128" (for the message).
 
   Raises:
     ValueError: naming the file, the feature and what was expected.
@@ -431,10 +434,12 @@ def check_records(path, name_to_features, produced_by=None):
     have = len(getattr(feature[name], kind).value)
     want = _spec_length(spec)
     if have != want:
+      setting_text = (length_settings or {}).get(name)
       raise ValueError(
-          "%s: feature %r has length %d, expected %d (records made with "
-          "other --max_seq_length or --max_predictions_per_seq? pass the "
-          "values the data was created with)." % (path, name, have, want))
+          "%s: feature %r has length %d, expected %d%s: the records were "
+          "made with other settings; pass the values the data was created "
+          "with." % (path, name, have, want,
+                     (" for %s" % setting_text) if setting_text else ""))
 
 
 def _spec_length(spec):

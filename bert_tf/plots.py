@@ -13,7 +13,11 @@ backend (no display needed):
     summary of `optimization.create_optimizer`);
   * eval_metrics.png: every evaluation scalar (accuracy, F1, ...) over
     steps, one panel each;
-  * throughput.png: training steps per second (`global_step/sec`).
+  * throughput.png: training steps per second (`global_step/sec`);
+  * eval_history.png: the evaluations during training
+    (`eval_history.jsonl` of `--eval_every_steps` / `--eval_every_epochs`),
+    every metric over epochs (or steps), the task's own metrics included
+    (SQuAD's F1 and exact match, which no event file holds).
 
 A plot whose data are absent (say, no evaluation yet) is left out. Each PNG
 is written under a temporary name and renamed when complete.
@@ -27,6 +31,7 @@ functions never read absl FLAGS.
 
 import collections
 import io
+import json
 import os
 import re
 import sys
@@ -279,6 +284,51 @@ def plot_eval_metrics(runs, path, title):
   return _save(fig, path)
 
 
+def read_eval_history(model_dir):
+  """The evaluations during training (`eval_history.jsonl`), or []."""
+  path = os.path.join(model_dir, "eval_history.jsonl")
+  if not tf.io.gfile.exists(path):
+    return []
+  with tf.io.gfile.GFile(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+def plot_eval_history(history, path, title):
+  """Every numeric metric of the evaluations during training, over steps
+  (the x axis in epochs where the run counts epochs); None if empty."""
+  if not history:
+    return None
+  use_epochs = all("epoch" in r for r in history)
+  xs = [r["epoch"] if use_epochs else r["global_step"] for r in history]
+  names = sorted({k for r in history for k, v in r["metrics"].items()
+                  if isinstance(v, (int, float)) and k != "global_step"})
+  if not names:
+    return None
+  plt = _pyplot()
+  cols = min(3, len(names))
+  rows = (len(names) + cols - 1) // cols
+  fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows),
+                           squeeze=False)
+  for ax, name in zip(axes.flat, names):
+    points = [(x, r["metrics"][name]) for x, r in zip(xs, history)
+              if name in r["metrics"]]
+    ax.plot([p[0] for p in points], [p[1] for p in points], "o-",
+            markersize=5)
+    ax.set_title(name)
+    ax.set_xlabel("epoch" if use_epochs else "step")
+    ax.grid(alpha=0.3)
+  for ax in list(axes.flat)[len(names):]:
+    ax.axis("off")
+  fig.suptitle(title + ": evaluation during training")
+  fig.tight_layout()
+  return _save(fig, path)
+
+
+def plot_run(model_dir, output_dir=None, title=None):
+  """`make_plots`; returns the list of PNG paths written."""
+  return list(make_plots(model_dir, output_dir, title).values())
+
+
 def make_plots(model_dir, output_dir=None, title=None):
   """Reads `model_dir`'s event files and writes the PNG plots.
 
@@ -288,8 +338,8 @@ def make_plots(model_dir, output_dir=None, title=None):
     title: plot title prefix (default: the model directory's name).
 
   Returns:
-    dict plot name ("loss", "learning_rate", "eval_metrics", "throughput")
-    -> PNG path, for the plots that had data.
+    dict plot name ("loss", "learning_rate", "eval_metrics", "throughput",
+    "eval_history") -> PNG path, for the plots that had data.
 
   Raises:
     FileNotFoundError: if there are no event files (see `read_model_dir`).
@@ -309,7 +359,10 @@ def make_plots(model_dir, output_dir=None, title=None):
           runs, os.path.join(output_dir, "eval_metrics.png"), title)),
       ("throughput", plot_single(
           runs, STEPS_PER_SEC_TAG, os.path.join(output_dir, "throughput.png"),
-          title, "steps/sec"))):
+          title, "steps/sec")),
+      ("eval_history", plot_eval_history(
+          read_eval_history(model_dir),
+          os.path.join(output_dir, "eval_history.png"), title))):
     if path:
       written[name] = path
   if not written:

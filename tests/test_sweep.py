@@ -1,6 +1,7 @@
 """Hyperparameter search: sampling, grid, stopping rules, a real tiny sweep
 with early termination and resumption, chunked training, the launchers."""
 
+import dataclasses
 import json
 import math
 import os
@@ -193,9 +194,11 @@ def test_base_flags_to_config_and_horovod_command(tmp_path, tiny_task):
       "--task_name=generic", "--data_dir=d", "--bert_config_file=c",
       "--vocab_file=v", "--delimiter=comma", "--text_a_column=review",
       "--label_column=2", "--labels=neg,pos"])
-  assert generic.processor_kwargs["delimiter"] == ","
-  assert generic.processor_kwargs["label_column"] == 2
-  assert generic.processor_kwargs["labels"] == ["neg", "pos"]
+  assert (generic.delimiter, generic.label_column, generic.labels) == (
+      "comma", "2", ["neg", "pos"])
+  processor = classifier.processor_for(generic)
+  assert processor.delimiter == "," and processor.label_column == 2
+  assert processor.get_labels() == ["neg", "pos"]
   with pytest.raises(ValueError, match="sets --output_dir"):
     sweep.config_from_flags("classifier", tiny_task + ["--output_dir=x"])
   with pytest.raises(ValueError, match="--frobnicate is not"):
@@ -495,7 +498,7 @@ def test_horovod_trial(tmp_path, tiny_task):
   assert "-np 2" in log and "--use_horovod" in log
 
 
-def test_processor_flags_are_run_classifiers():
+def test_processor_settings_are_run_classifiers():
   from bert_tf.tasks import glue  # pylint: disable=g-import-not-at-top
-  assert set(sweep.CLASSIFIER_PROCESSOR_FLAGS) == set(
-      glue.PROCESSOR_FLAG_DEFAULTS)
+  assert set(f.name for f in dataclasses.fields(
+      classifier.GenericTaskSettings)) == set(glue.PROCESSOR_FLAG_DEFAULTS)

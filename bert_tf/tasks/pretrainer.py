@@ -65,6 +65,11 @@ class PretrainingTask(driver.Task):
   name = "pretraining"
   default_metric = "masked_lm_accuracy"
   produced_by = "create_pretraining_data.py"
+  length_settings = dict(
+      driver.Task.length_settings,
+      masked_lm_positions="max_predictions_per_seq",
+      masked_lm_ids="max_predictions_per_seq",
+      masked_lm_weights="max_predictions_per_seq")
 
   def validate(self, run):
     if getattr(run.cfg, "do_predict", False):
