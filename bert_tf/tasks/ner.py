@@ -32,6 +32,14 @@ TFRecord features (int64 on disk, int32 in the graph):
   input_ids, input_mask, segment_ids, label_ids, label_mask [max_seq_length],
   unique_ids [] (the window's index).
 
+`NerTask` is the `bert_tf.driver` plug-in that run_ner.py runs (settings:
+`NerConfig`): labels (given, saved with the model as labels.txt, or the
+training file's tags), cached window TFRecords, `TokenClassificationHead`,
+an exact evaluation over whole sentences (windows predicted, one prediction
+per word, scored with `ner_eval`: eval_results.txt, eval_predictions.txt),
+predictions.txt, and a "tagging" export that `bert_tf.predictor` serves on
+raw text.
+
 This module never reads absl FLAGS.
 """
 

@@ -1,0 +1,374 @@
+"""WNUT-17 NER: bert_tf (run_ner's NerTask) against Hugging Face's
+BertForTokenClassification, same weights, windows and recipe, over seeds.
+
+  nice -n 5 .venv/bin/python bench/ner.py --seeds=1,2,3   # ~40 min, 2 cores
+  .venv/bin/python bench/ner.py --collect_only             # table only
+
+Data: ../shared/data/ner/wnut17 (train on train.conll, 3,394 sentences;
+score dev.conll, 1,009 sentences). Model: ../shared/models' MiniLM-L6-H384
+(uncased), converted once with `bert_tf.convert`. Recipe (the reference's
+fine-tuning): max_seq_length 128, doc_stride 64, batch 32, learning rate
+5e-5, 3 epochs, 10% linear warm-up then linear decay, BERT's AdamW (weight
+decay 0.01, none on biases and LayerNorm), gradient clipping at 1.0, dropout
+0.1, a fresh random permutation of the training windows every epoch.
+
+Both sides get the same windows (`tasks.ner.convert_sentences`; no WNUT
+sentence needs more than one at 128) and are scored the same way: one
+prediction per word (its first piece), entity-level micro P/R/F1 as
+conlleval defines them (`tasks.ner_eval`), per type, token accuracy; every
+run's scores are also computed by seqeval (default mode) and the largest
+difference is reported. bert_tf trains with --use_bucketing (batches of
+similar length, trimmed: same numbers as full padding, less work); the HF
+side pads each batch to its longest window.
+
+Each (framework, seed) runs in its own process, the bert_tf and HF runs of a
+seed side by side, each pinned to one core. Runs write
+`<results_dir>/ner-wnut17/{tf,hf}-seed<N>.json` (an existing one is reused;
+delete it to run again); the summary goes to `<results_dir>/ner-wnut17.json`
+and a Markdown table to stdout.
+"""
+
+import argparse
+import glob
+import json
+import math
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.environ.get("BERT_TF_SHARED", os.path.join(os.path.dirname(ROOT),
+                                                       "shared"))
+WNUT = os.path.join(SHARED, "data", "ner", "wnut17")
+MINILM = os.path.join(SHARED, "models", "minilm-l6-h384-uncased")
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+
+
+def recipe_parser(description):
+  parser = argparse.ArgumentParser(description=description)
+  parser.add_argument("--results_dir",
+                      default=os.path.join(ROOT, "bench", "results"))
+  parser.add_argument("--max_seq_length", type=int, default=128)
+  parser.add_argument("--doc_stride", type=int, default=64)
+  parser.add_argument("--train_batch_size", type=int, default=32)
+  parser.add_argument("--eval_batch_size", type=int, default=64)
+  parser.add_argument("--learning_rate", type=float, default=5e-5)
+  parser.add_argument("--num_train_epochs", type=float, default=3.0)
+  parser.add_argument("--warmup_proportion", type=float, default=0.1)
+  parser.add_argument("--threads", type=int, default=0,
+                      help="torch threads of an HF run (0: all cores)")
+  return parser
+
+
+def _work_dir(args):
+  return os.path.join(args.results_dir, "ner-wnut17")
+
+
+def converted_minilm(args):
+  """The MiniLM converted to a Google checkpoint (made once)."""
+  from bert_tf import convert  # pylint: disable=g-import-not-at-top
+  out = os.path.join(_work_dir(args), "minilm-google")
+  if not os.path.exists(os.path.join(out, "bert_model.ckpt.index")):
+    convert.hf_to_google(MINILM, out)
+  return out
+
+
+def _scores(gold, predicted):
+  """ner_eval's scores, seqeval's, and their largest difference."""
+  from seqeval import metrics as sm  # pylint: disable=g-import-not-at-top
+  from bert_tf.tasks import ner_eval  # pylint: disable=g-import-not-at-top
+  ours = ner_eval.evaluate(gold, predicted)
+  report = sm.classification_report(gold, predicted, output_dict=True,
+                                     zero_division=0)
+  theirs = {"precision": sm.precision_score(gold, predicted),
+            "recall": sm.recall_score(gold, predicted),
+            "f1": sm.f1_score(gold, predicted),
+            "accuracy": sm.accuracy_score(gold, predicted)}
+  diffs = [abs(ours[k] - theirs[k]) for k in theirs]
+  for entity_type, m in ours["per_type"].items():
+    if entity_type in report:
+      diffs += [abs(m["f1"] - report[entity_type]["f1-score"]),
+                abs(m["precision"] - report[entity_type]["precision"]),
+                abs(m["recall"] - report[entity_type]["recall"])]
+  return {
+      "precision": ours["precision"], "recall": ours["recall"],
+      "f1": ours["f1"], "accuracy": ours["accuracy"],
+      "per_type_f1": {t: m["f1"] for t, m in ours["per_type"].items()},
+      "per_type": ours["per_type"],
+      "seqeval": theirs,
+      "max_abs_diff_vs_seqeval": max(diffs),
+  }
+
+
+def run_tf(args, seed):
+  """Fine-tunes and scores with bert_tf; returns the record."""
+  from bert_tf.tasks import ner  # pylint: disable=g-import-not-at-top
+  google = converted_minilm(args)
+  out = os.path.join(_work_dir(args), "tf-seed%d" % seed)
+  shutil.rmtree(out, ignore_errors=True)
+  cfg = ner.NerConfig(
+      bert_config_file=os.path.join(google, "bert_config.json"),
+      vocab_file=os.path.join(google, "vocab.txt"),
+      init_checkpoint=os.path.join(google, "bert_model.ckpt"),
+      output_dir=out, do_train=True, do_eval=True,
+      train_file=os.path.join(WNUT, "train.conll"),
+      eval_file=os.path.join(WNUT, "dev.conll"),
+      max_seq_length=args.max_seq_length, doc_stride=args.doc_stride,
+      train_batch_size=args.train_batch_size,
+      eval_batch_size=args.eval_batch_size,
+      learning_rate=args.learning_rate,
+      num_train_epochs=args.num_train_epochs,
+      warmup_proportion=args.warmup_proportion, random_seed=seed,
+      use_bucketing=True, shuffle_buffer=0, save_checkpoints_steps=100000,
+      log_every_n_steps=50)
+  start = time.time()
+  result = ner.run(cfg)
+  seconds = time.time() - start
+  gold = [s.tags for s in ner.read_conll(cfg.eval_file)]
+  scored = ner.read_conll(result["eval_predictions_file"], has_tags=True)
+  # eval_predictions.txt: token, gold tag, predicted tag.
+  predicted = [s.tags for s in scored]
+  with open(result["eval_predictions_file"], encoding="utf-8") as f:
+    rows = [line.split("\t") for line in f.read().splitlines() if line]
+  assert all(len(r) == 3 for r in rows)
+  record = _scores(gold, predicted)
+  assert abs(record["f1"] - result["eval"]["f1"]) < 1e-12
+  record.update(framework="bert_tf", seed=seed, seconds=seconds,
+                num_train_steps=result["num_train_steps"],
+                eval_loss=result["eval"]["eval_loss"])
+  return record
+
+
+def run_hf(args, seed):
+  """Fine-tunes and scores BertForTokenClassification; returns the record."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import torch  # pylint: disable=g-import-not-at-top
+  import transformers  # pylint: disable=g-import-not-at-top
+  from bert_tf import tokenization  # pylint: disable=g-import-not-at-top
+  from bert_tf.tasks import ner  # pylint: disable=g-import-not-at-top
+  from squad_hf import reference_adamw  # pylint: disable=g-import-not-at-top
+  torch.set_num_threads(args.threads or os.cpu_count())
+  torch.manual_seed(seed)
+  tokenizer = tokenization.FullTokenizer(
+      os.path.join(MINILM, "vocab.txt"), do_lower_case=True)
+  train = ner.read_conll(os.path.join(WNUT, "train.conll"))
+  dev = ner.read_conll(os.path.join(WNUT, "dev.conll"))
+  labels = ner.labels_from_sentences(train)
+  label_map = {t: i for i, t in enumerate(labels)}
+  train_windows = ner.convert_sentences(train, tokenizer, args.max_seq_length,
+                                        args.doc_stride, label_map)
+  dev_windows = ner.convert_sentences(dev, tokenizer, args.max_seq_length,
+                                      args.doc_stride, label_map)
+
+  def arrays(windows):
+    return {name: np.array([getattr(w, name) for w in windows], np.int64)
+            for name in ner.SEQUENCE_FEATURES}
+
+  tr, dv = arrays(train_windows), arrays(dev_windows)
+  tr["labels"] = np.where(tr["label_mask"] > 0, tr["label_ids"], -100)
+
+  def batch(data, rows):
+    length = max(1, int(data["input_mask"][rows].sum(1).max()))
+    return {k: torch.from_numpy(v[rows, :length]) for k, v in data.items()}
+
+  model = transformers.BertForTokenClassification.from_pretrained(
+      MINILM, num_labels=len(labels), attn_implementation="eager")
+  no_decay = ("bias", "LayerNorm.weight", "LayerNorm.bias")
+  named = list(model.named_parameters())
+  optimizer = reference_adamw(torch)([
+      {"params": [p for n, p in named if not any(k in n for k in no_decay)],
+       "weight_decay": 0.01},
+      {"params": [p for n, p in named if any(k in n for k in no_decay)],
+       "weight_decay": 0.0}], lr=args.learning_rate)
+  n = len(train_windows)
+  bs = args.train_batch_size
+  # The driver's formula: int(examples / batch * epochs) updates.
+  num_train = max(1, int(n / bs * args.num_train_epochs))
+  num_warmup = int(num_train * args.warmup_proportion)
+  rng = np.random.RandomState(seed)
+  order = []
+  start = time.time()
+  model.train()
+  for step in range(num_train):
+    while len(order) < bs:
+      order.extend(rng.permutation(n).tolist())
+    rows, order = np.array(order[:bs]), order[bs:]
+    lr = (args.learning_rate * step / num_warmup if step < num_warmup else
+          args.learning_rate * (1.0 - step / num_train))
+    for group in optimizer.param_groups:
+      group["lr"] = lr
+    b = batch(tr, rows)
+    out = model(input_ids=b["input_ids"], attention_mask=b["input_mask"],
+                token_type_ids=b["segment_ids"], labels=b["labels"])
+    out.loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    optimizer.zero_grad()
+    if step % 50 == 0:
+      print("step %d/%d loss %.4f (%.0f s)" % (step, num_train,
+                                               out.loss.item(),
+                                               time.time() - start),
+            flush=True)
+  model.eval()
+  values = []
+  with torch.no_grad():
+    for i in range(0, len(dev_windows), args.eval_batch_size):
+      rows = np.arange(i, min(i + args.eval_batch_size, len(dev_windows)))
+      b = batch(dv, rows)
+      logits = model(input_ids=b["input_ids"], attention_mask=b["input_mask"],
+                     token_type_ids=b["segment_ids"]).logits
+      values.extend(logits.argmax(-1).numpy())
+  seconds = time.time() - start
+  ids = ner.assemble_word_predictions(dev_windows, values, len(dev),
+                                      [len(s.words) for s in dev])
+  predicted = [[labels[i] for i in s] for s in ids]
+  record = _scores([s.tags for s in dev], predicted)
+  record.update(framework="hf", seed=seed, seconds=seconds,
+                num_train_steps=num_train)
+  return record
+
+
+def _run_pair(jobs):
+  """Runs up to two commands at once, one per core; raises if one fails."""
+  procs = []
+  for core, (cmd, log) in enumerate(jobs):
+    if hasattr(os, "sched_setaffinity") and os.cpu_count() >= 2:
+      cmd = ["taskset", "-c", str(core)] + cmd
+    print("running: " + " ".join(cmd) + "  (log: %s)" % log, flush=True)
+    with open(log, "w") as f:
+      procs.append((subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT),
+                    log))
+  for proc, log in procs:
+    if proc.wait() != 0:
+      raise SystemExit("failed (exit %d), see %s" % (proc.returncode, log))
+
+
+def _mean_sd_se(values):
+  if not values:
+    return None
+  mean = statistics.mean(values)
+  sd = statistics.stdev(values) if len(values) > 1 else 0.0
+  return {"mean": mean, "sd": sd, "se": sd / math.sqrt(len(values)),
+          "n": len(values), "values": values}
+
+
+def collect(args, seeds):
+  """Tabulates the per-run JSON files; writes the summary JSON."""
+  work = _work_dir(args)
+  runs = {"tf": [], "hf": []}
+  for side in runs:
+    for seed in seeds:
+      path = os.path.join(work, "%s-seed%d.json" % (side, seed))
+      if os.path.exists(path):
+        with open(path) as f:
+          runs[side].append(json.load(f))
+  types = sorted({t for side in runs.values() for r in side
+                  for t in r["per_type_f1"]})
+  summary = {"recipe": {k: getattr(args, k) for k in (
+      "max_seq_length", "doc_stride", "train_batch_size", "learning_rate",
+      "num_train_epochs", "warmup_proportion")}, "seeds": seeds}
+  for side, records in runs.items():
+    summary[side] = {
+        "f1": _mean_sd_se([100 * r["f1"] for r in records]),
+        "precision": _mean_sd_se([100 * r["precision"] for r in records]),
+        "recall": _mean_sd_se([100 * r["recall"] for r in records]),
+        "per_type_f1": {t: _mean_sd_se([100 * r["per_type_f1"].get(t, 0.0)
+                                        for r in records]) for t in types},
+        "max_abs_diff_vs_seqeval": max(
+            [r["max_abs_diff_vs_seqeval"] for r in records] or [0.0]),
+        "seconds": _mean_sd_se([r["seconds"] for r in records]),
+        "runs": records,
+    }
+  fmt = lambda s: "-" if not s else (  # pylint: disable=g-long-lambda
+      "%.2f" % s["mean"] if s["n"] == 1 else
+      "%.2f +- %.2f (se %.2f)" % (s["mean"], s["sd"], s["se"]))
+  lines = ["| seed | bert_tf F1 | HF F1 |", "|---|---|---|"]
+  for seed in seeds:
+    cells = []
+    for side in ("tf", "hf"):
+      r = [x for x in runs[side] if x["seed"] == seed]
+      cells.append("%.2f" % (100 * r[0]["f1"]) if r else "-")
+    lines.append("| %d | %s | %s |" % (seed, cells[0], cells[1]))
+  lines.append("| mean +- sd | %s | %s |" % (fmt(summary["tf"]["f1"]),
+                                            fmt(summary["hf"]["f1"])))
+  lines += ["", "| entity type | bert_tf F1 | HF F1 |", "|---|---|---|"]
+  for key in ("precision", "recall"):
+    lines.append("| (all, %s) | %s | %s |" % (key, fmt(summary["tf"][key]),
+                                              fmt(summary["hf"][key])))
+  for t in types:
+    lines.append("| %s | %s | %s |" % (t, fmt(summary["tf"]["per_type_f1"][t]),
+                                       fmt(summary["hf"]["per_type_f1"][t])))
+  tf_f1, hf_f1 = summary["tf"]["f1"], summary["hf"]["f1"]
+  if tf_f1 and hf_f1:
+    summary["target_met"] = tf_f1["mean"] >= hf_f1["mean"] - hf_f1["se"]
+    lines += ["", "target (bert_tf mean >= HF mean - HF se): %s" %
+              summary["target_met"]]
+  lines.append("largest |ner_eval - seqeval| over all runs: %.3g" % max(
+      summary["tf"]["max_abs_diff_vs_seqeval"],
+      summary["hf"]["max_abs_diff_vs_seqeval"]))
+  summary["table"] = "\n".join(lines)
+  with open(os.path.join(args.results_dir, "ner-wnut17.json"), "w") as f:
+    json.dump(summary, f, indent=2, sort_keys=True)
+  print(summary["table"])
+  return summary
+
+
+def main():
+  parser = recipe_parser(__doc__)
+  parser.add_argument("--seeds", default="1,2,3")
+  parser.add_argument("--framework", choices=("tf", "hf"), default=None,
+                      help="run one side for one --seeds value (what the "
+                           "orchestrating run starts)")
+  parser.add_argument("--json", default=None)
+  parser.add_argument("--collect_only", action="store_true")
+  parser.add_argument("--parallel", type=int, default=2,
+                      help="runs at once (each pinned to one core)")
+  args = parser.parse_args()
+  for path in (WNUT, MINILM):
+    if not os.path.exists(path):
+      raise SystemExit("needs %s (the shared data beside the project root)"
+                       % path)
+  os.makedirs(_work_dir(args), exist_ok=True)
+  seeds = [int(s) for s in args.seeds.split(",") if s]
+  if args.framework:
+    record = (run_tf if args.framework == "tf" else run_hf)(args, seeds[0])
+    with open(args.json + ".tmp", "w") as f:
+      json.dump(record, f, indent=2, sort_keys=True)
+    os.replace(args.json + ".tmp", args.json)
+    print(json.dumps({k: record[k] for k in ("framework", "seed", "f1",
+                                             "precision", "recall",
+                                             "seconds")}))
+    return
+  if not args.collect_only:
+    converted_minilm(args)
+    jobs = []
+    recipe = ["--%s=%s" % (k, getattr(args, k)) for k in (
+        "results_dir", "max_seq_length", "doc_stride", "train_batch_size",
+        "eval_batch_size", "learning_rate", "num_train_epochs",
+        "warmup_proportion")]
+    for seed in seeds:
+      for side in ("tf", "hf"):
+        out = os.path.join(_work_dir(args), "%s-seed%d.json" % (side, seed))
+        if os.path.exists(out):
+          continue
+        cmd = [sys.executable, os.path.abspath(__file__), "--framework=" +
+               side, "--seeds=%d" % seed, "--json=" + out] + recipe
+        if side == "hf" and args.parallel > 1:
+          cmd.append("--threads=1")
+        jobs.append((cmd, out[:-5] + ".log"))
+    for i in range(0, len(jobs), args.parallel):
+      _run_pair(jobs[i:i + args.parallel])
+  else:
+    seeds = sorted({int(m.group(1)) for p in glob.glob(
+        os.path.join(_work_dir(args), "*-seed*.json"))
+                    for m in [re.search(r"seed(\d+)\.json$", p)] if m})
+  collect(args, seeds)
+
+
+if __name__ == "__main__":
+  main()
