@@ -34,6 +34,7 @@ from bert_tf import modeling
 from bert_tf import runtime
 from bert_tf import tokenization
 from bert_tf.heads import HeadOutput
+from bert_tf.settings import setting
 from bert_tf.tasks import classifier
 
 _PAIR_RE = re.compile(r"^(.*)\|\|\|(.*)$")
@@ -170,22 +171,43 @@ def feature_json(feature, result, layer_indexes):
   return {"linex_index": feature.unique_id, "features": entries}
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(kw_only=True)
 class ExtractConfig:
-  """The extract_features.py flags, by the same names."""
-  input_file: str
-  output_file: str
-  bert_config_file: str
-  init_checkpoint: str
-  vocab_file: str
-  layers: str = "-1,-2,-3,-4"
-  max_seq_length: int = 128
-  do_lower_case: bool = True
-  batch_size: int = 32
-  use_tpu: bool = False
-  master: Optional[str] = None
-  num_tpu_cores: int = 8
-  use_one_hot_embeddings: bool = False
+  """The extract_features.py settings (each defines its flag, same name)."""
+  input_file: Optional[str] = setting(
+      None, "Input text, one example per line (`a ||| b` for a pair).",
+      required=True)
+  output_file: Optional[str] = setting(None, "Output JSON lines.",
+                                       required=True)
+  bert_config_file: Optional[str] = setting(
+      None, "The config json file corresponding to the pre-trained BERT "
+      "model. This specifies the model architecture.", required=True)
+  init_checkpoint: Optional[str] = setting(
+      None, "Initial checkpoint (usually from a pre-trained BERT model).",
+      required=True)
+  vocab_file: Optional[str] = setting(
+      None, "The vocabulary file that the BERT model was trained on.",
+      required=True)
+  layers: str = setting(
+      "-1,-2,-3,-4", "Comma-separated indexes of the encoder layers to "
+      "output.")
+  max_seq_length: int = setting(
+      128, "The maximum total input sequence length after WordPiece "
+      "tokenization. Sequences longer than this will be truncated, and "
+      "sequences shorter than this will be padded.")
+  do_lower_case: bool = setting(
+      True, "Whether to lower case the input text. Should be True for "
+      "uncased models and False for cased models.")
+  batch_size: int = setting(32, "Batch size for predictions.")
+  use_tpu: bool = setting(False, "Whether to use TPU or GPU/CPU.")
+  master: Optional[str] = setting(
+      None, "If using a TPU, the address of the master.")
+  num_tpu_cores: int = setting(
+      8, "Only used if `use_tpu` is True. Total number of TPU cores to use.")
+  use_one_hot_embeddings: bool = setting(
+      False, "If True, tf.one_hot will be used for embedding lookups, "
+      "otherwise tf.nn.embedding_lookup will be used. On TPUs, this should "
+      "be True since it is much faster.")
 
 
 def run(cfg):

@@ -442,7 +442,8 @@ def test_script_end_to_end(corpus_dir, minilm_dir, tmp_path):
   result = subprocess.run(command, cwd=str(ROOT), capture_output=True,
                           text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-3000:]
-  assert os.listdir(tmp_path) == ["tf_examples.tfrecord"]  # no temp files
+  # No temp files (the hidden marker records which run completed it).
+  assert _visible(tmp_path) == ["tf_examples.tfrecord"]
   records = parse_records(str(output), 128, 20)
   assert len(records) > 10
   vocab = tokenization.load_vocab(str(minilm_dir / "vocab.txt"))
@@ -615,7 +616,7 @@ def test_stream_deterministic_for_any_workers(tmp_path, tokenizer):
     summary = pretraining_stream.create_pretraining_data(
         files, outputs, tokenizer, stream_config(**kwargs),
         num_workers=workers)
-    assert sorted(os.listdir(tmp_path / name)) == [
+    assert _visible(tmp_path / name) == [
         "o.tfrecord-0000%d-of-00003" % k for k in range(3)]
     return [pathlib.Path(p).read_bytes() for p in summary.outputs], summary
 
@@ -677,6 +678,10 @@ def test_stream_instances_structure_and_statistics(tmp_path, tokenizer):
   assert summary.stats.random_next == num_random
 
 
+def _visible(directory):
+  return sorted(n for n in os.listdir(directory) if not n.startswith("."))
+
+
 def test_stream_resumes_and_skips_complete_shards(tmp_path, tokenizer):
   documents = topic_documents(num_docs=8, num_sentences=10, seed=4)
   path = write_corpus(tmp_path / "t.txt", documents)
@@ -691,8 +696,16 @@ def test_stream_resumes_and_skips_complete_shards(tmp_path, tokenizer):
   assert again.written == [first.outputs[2]]
   assert len(again.skipped) == 3
   assert [pathlib.Path(p).read_bytes() for p in first.outputs] == before
-  assert sorted(os.listdir(tmp_path / "o")) == sorted(
+  assert _visible(tmp_path / "o") == sorted(
       os.path.basename(p) for p in first.outputs)
+  # A file of another origin under a shard's name is written anew.
+  pathlib.Path(first.outputs[1]).write_bytes(b"not ours")
+  os.remove(os.path.join(tmp_path, "o", "." + os.path.basename(
+      first.outputs[1]) + ".complete"))
+  third = pretraining_stream.create_pretraining_data(path, out, tokenizer,
+                                                     config)
+  assert third.written == [first.outputs[1]]
+  assert pathlib.Path(first.outputs[1]).read_bytes() == before[1]
   # Two machines: each writes its own shards; together the same files.
   for task in (0, 1):
     summary = pretraining_stream.create_pretraining_data(

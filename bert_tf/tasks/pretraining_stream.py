@@ -594,10 +594,12 @@ def create_pretraining_data(input_files, output_files, tokenizer, config,
   fingerprint = _fingerprint(input_files, sizes, tokenizer, config, outputs)
 
   mine = [k for k in range(len(outputs)) if k % num_tasks == task_index]
-  skipped = [outputs[k] for k in mine if os.path.exists(outputs[k])]
-  shards = [k for k in mine if not os.path.exists(outputs[k])]
+  done = [k for k in mine if _is_complete(outputs[k], fingerprint)]
+  skipped = [outputs[k] for k in done]
+  shards = [k for k in mine if k not in done]
   for path in skipped:
-    logging.info("%s exists: skipped (delete it to create it again).", path)
+    logging.info("%s was completed by a run with the same inputs and "
+                 "settings: skipped (delete it to create it again).", path)
   todo = [(part, _part_path(outputs[part.shard], fingerprint, part))
           for part in parts if part.shard in shards]
   logging.info(
@@ -624,6 +626,7 @@ def create_pretraining_data(input_files, output_files, tokenizer, config,
       logging.warning("%s holds no instance: its share of the input has no "
                       "document start (use fewer output files).", outputs[k])
     _write_atomic(outputs[k], _concatenate(shard_parts))
+    _write_atomic(_marker_path(outputs[k]), [fingerprint.encode("ascii")])
     shutil.rmtree(_part_dir(outputs[k], fingerprint), ignore_errors=True)
     written.append(outputs[k])
   if shards and total.documents == 0 and not skipped and len(shards) == len(
@@ -640,6 +643,22 @@ def create_pretraining_data(input_files, output_files, tokenizer, config,
   logging.info("Wrote %d file(s) (%d skipped, complete) in %.1fs: %s",
                len(written), len(skipped), seconds, total)
   return Summary(outputs, written, skipped, total, seconds)
+
+
+def _marker_path(path):
+  """The hidden file beside a shard that says which run completed it."""
+  directory, name = os.path.split(path)
+  return os.path.join(directory, "." + name + ".complete")
+
+
+def _is_complete(path, fingerprint):
+  """Whether `path` was written by a run of the same inputs and settings
+  (a file of another origin is written anew, as the reference would)."""
+  marker = _marker_path(path)
+  if not (os.path.exists(path) and os.path.exists(marker)):
+    return False
+  with open(marker, "rb") as f:
+    return f.read().decode("ascii", "replace").strip() == fingerprint
 
 
 def _concatenate(paths):
@@ -695,9 +714,13 @@ def _build_parts(builder, todo, num_workers, mp_context, results_by_part,
     errors = [m for m in messages if m[0] == "error"]
     if errors:
       _, key, (type_name, text), trace = min(errors)
-      logging.info("Worker traceback (window %d):\n%s", key, trace)
       if type_name in ("ValueError", "FileNotFoundError", "UnicodeError"):
+        # Bad input: its message names the file and line (the traceback
+        # only with BERT_TF_TRACEBACK=1, as for any user error).
+        if os.environ.get("BERT_TF_TRACEBACK"):
+          logging.info("Worker traceback (window %d):\n%s", key, trace)
         raise ValueError(text)
+      logging.info("Worker traceback (window %d):\n%s", key, trace)
       raise RuntimeError("Window %d failed: %s: %s" % (key, type_name, text))
     for _, key, payload, _ in messages:
       results_by_part[key] = WindowStats(**payload)
