@@ -21,8 +21,8 @@ difference is reported. bert_tf trains with --use_bucketing (batches of
 similar length, trimmed: same numbers as full padding, less work); the HF
 side pads each batch to its longest window.
 
-Each (framework, seed) runs in its own process, the bert_tf and HF runs of a
-seed side by side, each pinned to one core. Runs write
+Each (framework, seed) runs in its own process, pinned to one core, two at a
+time (--parallel), a new one starting as soon as a core is free. Runs write
 `<results_dir>/ner-wnut17/{tf,hf}-seed<N>.json` (an existing one is reused;
 delete it to run again); the summary goes to `<results_dir>/ner-wnut17.json`
 and a Markdown table to stdout.
@@ -233,19 +233,31 @@ def run_hf(args, seed):
   return record
 
 
-def _run_pair(jobs):
-  """Runs up to two commands at once, one per core; raises if one fails."""
-  procs = []
-  for core, (cmd, log) in enumerate(jobs):
-    if hasattr(os, "sched_setaffinity") and os.cpu_count() >= 2:
-      cmd = ["taskset", "-c", str(core)] + cmd
-    print("running: " + " ".join(cmd) + "  (log: %s)" % log, flush=True)
-    with open(log, "w") as f:
-      procs.append((subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT),
-                    log))
-  for proc, log in procs:
-    if proc.wait() != 0:
-      raise SystemExit("failed (exit %d), see %s" % (proc.returncode, log))
+def _run_jobs(jobs, parallel):
+  """Runs commands `parallel` at a time, each pinned to its own core, a new
+  one starting as soon as a core is free; raises if one fails."""
+  pin = hasattr(os, "sched_setaffinity") and os.cpu_count() >= parallel > 1
+  running = {}  # core -> (proc, log)
+  queue = list(jobs)
+  failed = []
+  while queue or running:
+    for core in range(parallel):
+      if core not in running and queue:
+        cmd, log = queue.pop(0)
+        if pin:
+          cmd = ["taskset", "-c", str(core)] + cmd
+        print("running: " + " ".join(cmd) + "  (log: %s)" % log, flush=True)
+        with open(log, "w") as f:
+          running[core] = (subprocess.Popen(cmd, stdout=f,
+                                            stderr=subprocess.STDOUT), log)
+    time.sleep(5)
+    for core, (proc, log) in list(running.items()):
+      if proc.poll() is not None:
+        del running[core]
+        if proc.returncode != 0:
+          failed.append("exit %d, see %s" % (proc.returncode, log))
+  if failed:
+    raise SystemExit("failed: " + "; ".join(failed))
 
 
 def _mean_sd_se(values):
@@ -346,7 +358,7 @@ def main():
     return
   if not args.collect_only:
     converted_minilm(args)
-    jobs = []
+    jobs = {"tf": [], "hf": []}
     recipe = ["--%s=%s" % (k, getattr(args, k)) for k in (
         "results_dir", "max_seq_length", "doc_stride", "train_batch_size",
         "eval_batch_size", "learning_rate", "num_train_epochs",
@@ -360,9 +372,9 @@ def main():
                side, "--seeds=%d" % seed, "--json=" + out] + recipe
         if side == "hf" and args.parallel > 1:
           cmd.append("--threads=1")
-        jobs.append((cmd, out[:-5] + ".log"))
-    for i in range(0, len(jobs), args.parallel):
-      _run_pair(jobs[i:i + args.parallel])
+        jobs[side].append((cmd, out[:-5] + ".log"))
+    # The slower HF runs first, so the cores stay busy to the end.
+    _run_jobs(jobs["hf"] + jobs["tf"], args.parallel)
   else:
     seeds = sorted({int(m.group(1)) for p in glob.glob(
         os.path.join(_work_dir(args), "*-seed*.json"))

@@ -55,6 +55,13 @@ def test_read_wnut_whitespace_breaks(tmp_path):
   assert sentences[0].tags == ["O", "B-location", "I-location"]
 
 
+def test_trailing_whitespace_and_crlf(tmp_path):
+  path = write(tmp_path, "t.txt", "EU\tB-ORG\t\r\nrejects O  \r\n\r\n")
+  (sentence,) = ner.read_conll(path)
+  assert sentence.words == ["EU", "rejects"]
+  assert sentence.tags == ["B-ORG", "O"]
+
+
 def test_untagged_and_auto_detection(tmp_path):
   path = write(tmp_path, "p.txt", "Hello\nworld\n\nagain\n")
   assert ner.read_conll(path, has_tags=None)[0].tags is None

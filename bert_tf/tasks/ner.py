@@ -148,7 +148,7 @@ def read_conll(path, has_tags=True):
     if not line.strip():
       rows.append((number, None))
       continue
-    fields = _split_fields(line)
+    fields = _split_fields(line.rstrip())
     if fields[0] == DOCSTART:
       rows.append((number, None))
       continue
