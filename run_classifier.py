@@ -19,13 +19,8 @@ from bert_tf.tasks import classifier
 bert_flags.define_config_flags(classifier.ClassifierConfig)
 
 # Flags of the other scripts, refused here with what to use instead.
-REFUSALS = {
-    "num_train_steps": "run_classifier.py counts epochs: use "
-                       "--num_train_epochs (steps are derived from it).",
-    "num_warmup_steps": "use --warmup_proportion (a share of the steps).",
-    "max_eval_steps": "run_classifier.py evaluates the whole dev set.",
-    "input_file": "give --data_dir (and --task_name).",
-}
+REFUSALS = dict(
+    bert_flags.epoch_script_refusals("run_classifier.py"))
 
 
 def main(_):

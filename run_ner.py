@@ -24,12 +24,10 @@ from bert_tf.tasks import ner
 bert_flags.define_config_flags(ner.NerConfig)
 
 # Flags of the other scripts, refused here with what to use instead.
-REFUSALS = {
-    "num_train_steps": "run_ner.py counts epochs: use --num_train_epochs.",
-    "num_warmup_steps": "use --warmup_proportion (a share of the steps).",
-    "task_name": "run_ner.py has one task; for classification use "
-                 "run_classifier.py.",
-}
+REFUSALS = dict(
+    bert_flags.epoch_script_refusals("run_ner.py"),
+    task_name=("run_ner.py has one task; for classification use "
+               "run_classifier.py."))
 
 
 def main(_):

@@ -20,15 +20,13 @@ from bert_tf.tasks import squad_runner
 bert_flags.define_config_flags(squad_runner.SquadConfig)
 
 # Flags of the other scripts, refused here with what to use instead.
-REFUSALS = {
-    "eval_batch_size": "run_squad.py scores its predictions: use "
-                       "--predict_batch_size.",
-    "num_train_steps": "run_squad.py counts epochs: use --num_train_epochs.",
-    "num_warmup_steps": "use --warmup_proportion (a share of the steps).",
-    "data_dir": "give --train_file and --predict_file.",
-    "task_name": "run_squad.py has one task; for classification use "
-                 "run_classifier.py.",
-}
+REFUSALS = dict(
+    bert_flags.epoch_script_refusals("run_squad.py"),
+    eval_batch_size=("run_squad.py scores its predictions: use "
+                     "--predict_batch_size."),
+    data_dir="give --train_file and --predict_file.",
+    task_name=("run_squad.py has one task; for classification use "
+               "run_classifier.py."))
 
 
 def main(_):

@@ -64,6 +64,11 @@ def main():
   parser.add_argument("--max_train_examples", type=int, default=0,
                       help="use only the first N training rows (0 = all)")
   parser.add_argument("--random_seed", type=int, default=12345)
+  parser.add_argument("--eval_every_epochs", type=float, default=None,
+                      help="evaluate on dev after every this many epochs")
+  parser.add_argument("--keep_best_checkpoint_by", default=None,
+                      help="keep (and report) the best checkpoint by this "
+                      "metric, e.g. eval_accuracy")
   parser.add_argument("--results_dir", default=os.path.join(ROOT, "bench",
                                                             "results"))
   parser.add_argument("--json", default=None, help="output JSON path")
@@ -75,9 +80,10 @@ def main():
   if args.max_train_examples:
     data_dir = subset_dir(data_dir, args.max_train_examples, args.results_dir,
                           args.task)
-  run_name = "%s-lr%g-seed%d%s" % (
+  run_name = "%s-lr%g-seed%d%s%s" % (
       args.task, args.learning_rate, args.random_seed,
-      "-n%d" % args.max_train_examples if args.max_train_examples else "")
+      "-n%d" % args.max_train_examples if args.max_train_examples else "",
+      "-every%g" % args.eval_every_epochs if args.eval_every_epochs else "")
   output_dir = os.path.join(args.results_dir, run_name)
   if os.path.exists(output_dir):
     import shutil  # pylint: disable=g-import-not-at-top
@@ -95,7 +101,8 @@ def main():
       num_train_epochs=args.num_train_epochs,
       warmup_proportion=args.warmup_proportion,
       save_checkpoints_steps=100000, random_seed=args.random_seed,
-      log_every_n_steps=20)
+      log_every_n_steps=20, eval_every_epochs=args.eval_every_epochs,
+      keep_best_checkpoint_by=args.keep_best_checkpoint_by)
   start = time.time()
   result = classifier.run(cfg)
   wall = time.time() - start
@@ -116,6 +123,14 @@ def main():
       "dev_loss": ev.get("eval_loss"),
       "train_examples_per_sec": result["train_summary"]["examples_per_sec"],
       "train_wall_sec": result["train_summary"]["wall_sec"],
+      "eval_history": [
+          {"epoch": r.get("epoch"), "global_step": r["global_step"],
+           "eval_accuracy": r["metrics"].get("eval_accuracy"),
+           "f1": r["metrics"].get("f1"),
+           "eval_loss": r["metrics"].get("eval_loss")}
+          for r in result.get("eval_history", [])],
+      "best": ({k: v for k, v in result["best"].items() if k != "metrics"}
+               if result.get("best") else None),
       "total_wall_sec": round(wall, 1),
       "machine": "%s, %d cores" % (platform.processor() or platform.machine(),
                                    os.cpu_count()),
@@ -131,6 +146,17 @@ def main():
       record["dev_accuracy"],
       "%.4f" % record["dev_f1"] if record["dev_f1"] is not None else "-",
       record["train_examples_per_sec"], record["train_wall_sec"]))
+  if record["eval_history"]:
+    print("\n| epoch | step | dev acc | dev F1 | dev loss |")
+    print("|---|---|---|---|---|")
+    for r in record["eval_history"]:
+      print("| %s | %d | %.4f | %s | %.4f |" % (
+          r["epoch"], r["global_step"], r["eval_accuracy"],
+          "%.4f" % r["f1"] if r["f1"] is not None else "-", r["eval_loss"]))
+  if record["best"]:
+    print("best: %s = %.4f at step %d (%s)" % (
+        args.keep_best_checkpoint_by, record["best"]["value"],
+        record["best"]["global_step"], record["best"]["checkpoint"]))
   print("JSON: " + path)
 
 

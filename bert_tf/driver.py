@@ -35,7 +35,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import shutil
 import time
 from typing import Optional
 
@@ -137,6 +136,15 @@ class EvalDuringTraining:
   early_stopping_patience: Optional[int] = setting(
       None, "Stop training after this many evaluations without improvement "
       "of --keep_best_checkpoint_by (or the task's main metric).")
+
+
+@dataclasses.dataclass(kw_only=True)
+class FineTuningSettings(ModelSettings, TokenizerSettings, TrainSettings,
+                         EpochSchedule, EvalDuringTraining,
+                         distributed.ScaleConfig, runtime.TpuConfig,
+                         runtime.RunSettings):
+  """Every setting of an epoch-counted fine-tuning script (classifier,
+  SQuAD, NER); each task's config adds its own and overrides defaults."""
 
 
 # ---------------------------------------------------------------------------
@@ -601,17 +609,25 @@ def _train_and_evaluate(run, estimator, files, spec):
     tracker = BestCheckpoint(cfg.output_dir, metric,
                              keep=bool(cfg.keep_best_checkpoint_by),
                              patience=cfg.early_stopping_patience)
+  # Every decision that changes the loop's path is rank 0's, broadcast, so
+  # that all processes meet in the same collectives (Horovod).
   done = dist.broadcast_from_chief(
       runtime.checkpoint_step(cfg.output_dir) if dist.is_chief else 0)
-  if tracker is not None and tracker.should_stop() and done < \
-      run.num_train_steps:
+  already_stopped = dist.broadcast_from_chief(int(
+      tracker is not None and tracker.should_stop() and
+      done < run.num_train_steps))
+  if already_stopped:
     tf.logging.info("Early stopping had stopped this run at step %d.", done)
-    return {"stopped_early": True, "best": tracker.best}
-  evaluated = {r["global_step"] for r in eval_history(cfg.output_dir)}
+    if tracker is not None and cfg.keep_best_checkpoint_by and tracker.best:
+      run.best_checkpoint = tracker.best["checkpoint"]
+    return {"stopped_early": True, "best": tracker.best if tracker else None,
+            "eval_history": eval_history(cfg.output_dir)}
+  evaluated = ({r["global_step"] for r in eval_history(cfg.output_dir)}
+               if dist.is_chief else set())
   summaries = []
   stopped = False
   for target in evaluation_steps(run):
-    if target <= done and target in evaluated:
+    if dist.broadcast_from_chief(int(target <= done and target in evaluated)):
       continue
     if target > done:
       summary = dist.train_on_records(
@@ -640,7 +656,7 @@ def _train_and_evaluate(run, estimator, files, spec):
                       run.num_train_steps)
       stopped = True
       break
-  out = {"train_summary": summaries[-1] if summaries else None,
+  out = {"train_summary": runtime.merge_summaries(summaries),
          "stopped_early": stopped,
          "eval_history": eval_history(cfg.output_dir)}
   if tracker is not None:
@@ -739,10 +755,3 @@ def run(task, cfg):
     result["export_path"] = task.export(context, estimator, cfg.export_dir,
                                         checkpoint_path=checkpoint)
   return result
-
-
-def remove_best_checkpoint(output_dir):
-  """Deletes `<output_dir>/best_checkpoint` (for callers that restart)."""
-  path = os.path.join(output_dir, BEST_DIR)
-  if os.path.isdir(path):
-    shutil.rmtree(path)

@@ -89,6 +89,18 @@ def config_from_flags(config_class, flag_values=FLAGS, **fixed):
   return config_class(**values)
 
 
+def epoch_script_refusals(script):
+  """What an epoch-counted fine-tuning script says to run_pretraining.py's
+  step-counted flags."""
+  return {
+      "num_train_steps": "%s counts epochs: use --num_train_epochs (steps "
+                         "are derived from it)." % script,
+      "num_warmup_steps": "use --warmup_proportion (a share of the steps).",
+      "max_eval_steps": "%s evaluates the whole evaluation set." % script,
+      "input_file": "%s reads text, not pretraining TFRecords." % script,
+  }
+
+
 def given_flags(argv):
   """The flag names on a command line (`--name`, `--name=v`, `--noname`)."""
   names = []

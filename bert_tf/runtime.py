@@ -331,6 +331,29 @@ def train_with_progress(estimator, input_fn, cfg, batch_size, max_steps,
   return hook.summary
 
 
+def merge_summaries(summaries):
+  """One ThroughputHook summary for several training calls (chunks)."""
+  summaries = [s for s in summaries if s]
+  if not summaries:
+    return None
+  if len(summaries) == 1:
+    return summaries[0]
+  out = {"event": summaries[0]["event"], "chunks": len(summaries)}
+  for key in ("steps", "session_runs", "timed_steps", "warmup_steps"):
+    out[key] = sum(s.get(key) or 0 for s in summaries)
+  out["wall_sec"] = round(sum(s["wall_sec"] for s in summaries), 2)
+  seconds = examples = 0.0
+  for s in summaries:
+    if s.get("examples_per_sec") and s.get("step_time_sec"):
+      chunk_seconds = s["step_time_sec"] * s["timed_steps"]
+      seconds += chunk_seconds
+      examples += s["examples_per_sec"] * chunk_seconds
+  out["examples_per_sec"] = round(examples / seconds, 3) if seconds else None
+  out["step_time_sec"] = (round(seconds / out["timed_steps"], 5)
+                          if seconds and out["timed_steps"] else None)
+  return out
+
+
 def format_seconds(seconds):
   seconds = int(max(0, seconds))
   h, rem = divmod(seconds, 3600)

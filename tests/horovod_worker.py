@@ -124,6 +124,9 @@ def run_classifier(args):
   meta["result_keys"] = sorted(result)
   meta["eval"] = result.get("eval")
   meta["num_train_steps"] = result.get("num_train_steps")
+  meta["stopped_early"] = result.get("stopped_early")
+  meta["history_steps"] = [r["global_step"]
+                           for r in result.get("eval_history") or []]
   with open(os.path.join(out, "meta_rank%d.json" % seen["rank"]), "w") as f:
     json.dump(meta, f)
   return meta

@@ -250,6 +250,36 @@ def test_classifier_run_on_two_ranks(tmp_path, tiny_vocab_file):
       "process(es) = 8 examples per update." in output
 
 
+def test_evaluation_during_training_and_early_stop_on_two_ranks(
+    tmp_path, tiny_vocab_file):
+  """--eval_every_steps under Horovod: rank 0 evaluates between chunks, both
+  ranks stop together when early stopping says so (a learning rate of 0:
+  no evaluation improves on the first)."""
+  _require_horovod()
+  data_dir = str(tmp_path / "data")
+  write_mrpc_like(data_dir, n_train=32, n_dev=8, n_test=4)
+  out = tmp_path / "out"
+  cfg = dict(task_name="MRPC", data_dir=data_dir,
+             bert_config_file=write_tiny_config(tmp_path / "cfg.json"),
+             output_dir=str(out), vocab_file=tiny_vocab_file,
+             max_seq_length=24, do_train=True, train_batch_size=4,
+             eval_batch_size=8, learning_rate=0.0, num_train_epochs=3.0,
+             random_seed=5, use_horovod=True, eval_every_steps=2,
+             keep_best_checkpoint_by="eval_loss", early_stopping_patience=1)
+  _horovodrun("classifier", dict(cfg=cfg, out_dir=str(tmp_path)), tmp_path)
+  meta0 = json.load(open(tmp_path / "meta_rank0.json"))
+  meta1 = json.load(open(tmp_path / "meta_rank1.json"))
+  # 32 / (4 x 2) = 4 updates an epoch, 12 planned; stopped after step 4.
+  assert meta0["num_train_steps"] == meta1["num_train_steps"] == 12
+  assert meta0["stopped_early"] is True and meta1["stopped_early"] is True
+  assert meta0["history_steps"] == [2, 4]
+  rank0 = _load(tmp_path / "vars_rank0.npz")
+  rank1 = _load(tmp_path / "vars_rank1.npz")
+  assert int(rank0["global_step"]) == int(rank1["global_step"]) == 4
+  assert tf.train.latest_checkpoint(str(out)).endswith("model.ckpt-4")
+  assert os.path.exists(out / "best_checkpoint" / "best.json")
+
+
 def test_gradient_reducer_runs_once_per_applied_update():
   """With accumulation the reducer sees the accumulated mean, once every k
   micro-steps (here it is an identity that records its runs and input)."""

@@ -22,11 +22,9 @@ from typing import List, Optional
 
 import tensorflow.compat.v1 as tf
 
-from bert_tf import distributed
 from bert_tf import driver
 from bert_tf import export as export_lib
 from bert_tf import input_pipeline
-from bert_tf import runtime
 from bert_tf import settings
 from bert_tf import tokenization
 from bert_tf.heads import ClassificationHead
@@ -220,11 +218,7 @@ class GenericTaskSettings:
 
 
 @dataclasses.dataclass(kw_only=True)
-class ClassifierConfig(driver.ModelSettings, driver.TokenizerSettings,
-                       driver.TrainSettings, driver.EpochSchedule,
-                       driver.EvalDuringTraining, GenericTaskSettings,
-                       distributed.ScaleConfig, runtime.TpuConfig,
-                       runtime.RunSettings):
+class ClassifierConfig(GenericTaskSettings, driver.FineTuningSettings):
   """The run_classifier.py settings (each defines its flag, same name)."""
   task_name: Optional[str] = setting(
       None, "The name of the task to train.", required=True)

@@ -19,7 +19,6 @@ from typing import Optional
 
 import tensorflow.compat.v1 as tf
 
-from bert_tf import distributed
 from bert_tf import driver
 from bert_tf import export as export_lib
 from bert_tf import input_pipeline
@@ -33,10 +32,7 @@ FEATURE_FORMAT_VERSION = 1
 
 
 @dataclasses.dataclass(kw_only=True)
-class SquadConfig(driver.ModelSettings, driver.TokenizerSettings,
-                  driver.TrainSettings, driver.EpochSchedule,
-                  driver.EvalDuringTraining, distributed.ScaleConfig,
-                  runtime.TpuConfig, runtime.RunSettings):
+class SquadConfig(driver.FineTuningSettings):
   """The run_squad.py settings (each defines its flag, same name)."""
   max_seq_length: int = setting(
       384, "The maximum total input sequence length after WordPiece "
