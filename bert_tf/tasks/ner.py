@@ -600,10 +600,7 @@ PREDICTIONS_FILE = "predictions.txt"
 
 
 @dataclasses.dataclass(kw_only=True)
-class NerConfig(driver.ModelSettings, driver.TokenizerSettings,
-                driver.TrainSettings, driver.EpochSchedule,
-                driver.EvalDuringTraining, distributed.ScaleConfig,
-                runtime.TpuConfig, runtime.RunSettings):
+class NerConfig(driver.FineTuningSettings):
   """The run_ner.py settings (each defines its flag, same name)."""
   max_seq_length: int = setting(
       128, "The maximum total input sequence length after WordPiece "
