@@ -33,59 +33,62 @@ from absl import logging
 
 from bert_tf import flags as bert_flags
 from bert_tf import tokenization
+from bert_tf.tasks import pretraining
 from bert_tf.tasks import pretraining_stream
 
-flags.DEFINE_string(
-    "input_file", None,
+
+def _define(definer, name, default, help_text):
+  """Defines a flag unless a script imported before did (the reference's
+  scripts share names such as --input_file; importing two of them as modules
+  in one process must work)."""
+  if name not in flags.FLAGS:
+    definer(name, default, help_text)
+
+
+_define(flags.DEFINE_string, "input_file", None,
     "Input raw text file (or comma-separated list of files/globs).")
-flags.DEFINE_string(
-    "output_file", None,
+_define(flags.DEFINE_string, "output_file", None,
     "Output TFRecord file(s): a comma-separated list, or NAME@N for N files "
     "NAME-0000k-of-0000N.")
-flags.DEFINE_string("vocab_file", None,
-                    "The vocabulary file that the BERT model was trained on.")
-flags.DEFINE_string(
-    "spm_model_file", None,
+_define(flags.DEFINE_string, "vocab_file", None,
+    "The vocabulary file that the BERT model was trained on.")
+_define(flags.DEFINE_string, "spm_model_file", None,
     "Optional SentencePiece model; tokenizes with it instead of WordPiece "
     "(ids from --vocab_file when given, else from the model).")
-flags.DEFINE_bool(
-    "do_lower_case", True,
+_define(flags.DEFINE_bool, "do_lower_case", True,
     "Whether to lower case the input text. Should be True for uncased models "
     "and False for cased models.")
-flags.DEFINE_bool("do_whole_word_mask", False,
-                  "Whether to use whole word masking rather than per-piece "
-                  "masking.")
-flags.DEFINE_integer("max_seq_length", 128, "Maximum sequence length.")
-flags.DEFINE_integer("max_predictions_per_seq", 20,
-                     "Maximum number of masked LM predictions per sequence.")
-flags.DEFINE_integer("random_seed", 12345, "Random seed for data generation.")
-flags.DEFINE_integer(
-    "dupe_factor", 10,
+_define(flags.DEFINE_bool, "do_whole_word_mask", False,
+    "Whether to use whole word masking rather than per-piece "
+    "masking.")
+_define(flags.DEFINE_integer, "max_seq_length", 128,
+    "Maximum sequence length.")
+_define(flags.DEFINE_integer, "max_predictions_per_seq", 20,
+    "Maximum number of masked LM predictions per sequence.")
+_define(flags.DEFINE_integer, "random_seed", 12345,
+    "Random seed for data generation.")
+_define(flags.DEFINE_integer, "dupe_factor", 10,
     "Number of times to duplicate the input data (with different masks).")
-flags.DEFINE_float("masked_lm_prob", 0.15, "Masked LM probability.")
-flags.DEFINE_float(
-    "short_seq_prob", 0.1,
+_define(flags.DEFINE_float, "masked_lm_prob", 0.15, "Masked LM probability.")
+_define(flags.DEFINE_float, "short_seq_prob", 0.1,
     "Probability of creating sequences which are shorter than the maximum "
     "length.")
-flags.DEFINE_bool(
-    "sentence_split", False,
+_define(flags.DEFINE_bool, "sentence_split", False,
     "Input is running text (wrapped lines, blank lines between paragraphs), "
     "not one sentence per line: split paragraphs into sentences and use "
     "chapter-like blocks (or whole files) as documents.")
-flags.DEFINE_integer(
-    "num_workers", 1,
+_define(flags.DEFINE_integer, "num_workers", 1,
     "Processes building windows (this one included). The output is the same "
     "for any value.")
-flags.DEFINE_float(
-    "window_mb", 1.0,
+_define(flags.DEFINE_float, "window_mb", 1.0,
     "Input text per window, in MB: the unit of work, of shuffling and of the "
     "random-next pool. Memory per worker grows with it, not with the corpus. "
     "Part of the output's definition (like the seed).")
-flags.DEFINE_integer(
-    "task_index", 0,
+_define(flags.DEFINE_integer, "task_index", 0,
     "With --num_tasks: write only the output files k with "
     "k % num_tasks == task_index (one task per machine).")
-flags.DEFINE_integer("num_tasks", 1, "Number of machines sharing the outputs.")
+_define(flags.DEFINE_integer, "num_tasks", 1,
+    "Number of machines sharing the outputs.")
 
 FLAGS = flags.FLAGS
 
@@ -131,6 +134,39 @@ def main(_):
   print("Wrote %d file(s), skipped %d complete one(s) in %.1fs: %s" %
         (len(summary.written), len(summary.skipped), summary.seconds,
          summary.stats))
+
+
+# ---------------------------------------------------------------------------
+# The reference's module API: `import create_pretraining_data` as in Google's
+# BERT. Thin re-exports of bert_tf.tasks.pretraining (same algorithm, same
+# statistics); TensorFlow is imported only by the tf.train.Feature helpers.
+
+TrainingInstance = pretraining.TrainingInstance
+MaskedLmInstance = pretraining.MaskedLmInstance
+create_training_instances = pretraining.create_training_instances
+create_instances_from_document = pretraining.create_instances_from_document
+create_masked_lm_predictions = pretraining.create_masked_lm_predictions
+truncate_seq_pair = pretraining.truncate_seq_pair
+
+
+def write_instance_to_example_files(instances, tokenizer, max_seq_length,
+                                    max_predictions_per_seq, output_files):
+  """Writes `instances` round-robin over `output_files` as tf.train.Examples;
+  returns the number written."""
+  return pretraining.write_instances(instances, tokenizer, max_seq_length,
+                                     max_predictions_per_seq, output_files)
+
+
+def create_int_feature(values):
+  """A tf.train.Feature holding `values` as an Int64List."""
+  from bert_tf import input_pipeline  # pylint: disable=g-import-not-at-top
+  return input_pipeline.create_int_feature(values)
+
+
+def create_float_feature(values):
+  """A tf.train.Feature holding `values` as a FloatList."""
+  from bert_tf import input_pipeline  # pylint: disable=g-import-not-at-top
+  return input_pipeline.create_float_feature(values)
 
 
 if __name__ == "__main__":

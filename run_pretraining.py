@@ -14,6 +14,9 @@ in --output_dir.
 """
 
 from bert_tf import flags as bert_flags
+from bert_tf import heads
+from bert_tf import input_pipeline
+from bert_tf import model_fn as model_fn_lib
 from bert_tf.tasks import pretrainer
 
 bert_flags.define_config_flags(pretrainer.PretrainingConfig)
@@ -44,6 +47,54 @@ REFUSALS = {
 
 def main(_):
   pretrainer.run(bert_flags.config_from_flags(pretrainer.PretrainingConfig))
+
+
+# ---------------------------------------------------------------------------
+# The reference's module API: `import run_pretraining` as in Google's BERT.
+# Thin re-exports of bert_tf, with the reference's names and signatures.
+
+get_masked_lm_output = heads.get_masked_lm_output
+get_next_sentence_output = heads.get_next_sentence_output
+gather_indexes = heads.gather_indexes
+_decode_record = input_pipeline.decode_record
+
+
+def model_fn_builder(bert_config, init_checkpoint, learning_rate,
+                     num_train_steps, num_warmup_steps, use_tpu,
+                     use_one_hot_embeddings):
+  """The pretraining model_fn for (TPU)Estimator: masked LM + next sentence,
+  evaluated as masked_lm_accuracy/loss, next_sentence_accuracy/loss."""
+  return model_fn_lib.model_fn_builder(
+      bert_config, heads.PretrainingHead(), init_checkpoint=init_checkpoint,
+      learning_rate=learning_rate, num_train_steps=num_train_steps,
+      num_warmup_steps=num_warmup_steps, use_tpu=use_tpu,
+      use_one_hot_embeddings=use_one_hot_embeddings)
+
+
+def input_fn_builder(input_files, max_seq_length, max_predictions_per_seq,
+                     is_training, num_cpu_threads=4):
+  """An input_fn(params) over pretraining TFRecords (params["batch_size"]).
+
+  Training reads the files in a shuffled order, `num_cpu_threads` at a time,
+  shuffles records and repeats; evaluation reads them in order, repeated
+  (the caller bounds it with steps). Batches are always full.
+  """
+  spec = pretrainer.name_to_features(max_seq_length, max_predictions_per_seq)
+  if isinstance(input_files, str):
+    input_files = [input_files]
+
+  def input_fn(params):
+    if is_training:
+      return input_pipeline.file_based_input_fn_builder(
+          list(input_files), spec, True, drop_remainder=True,
+          num_cpu_threads=num_cpu_threads)(params)
+    import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+    d = tf.data.TFRecordDataset(list(input_files)).repeat()
+    d = d.map(lambda record: _decode_record(record, spec),
+              num_parallel_calls=num_cpu_threads)
+    return d.batch(params["batch_size"], drop_remainder=True)
+
+  return input_fn
 
 
 if __name__ == "__main__":

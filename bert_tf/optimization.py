@@ -442,6 +442,10 @@ class _DecoupledWeightDecayOptimizer(tf.train.Optimizer):
     """Returns the amount to subtract from `param` (already times the lr)."""
     raise NotImplementedError
 
+  def _get_variable_name(self, param_name):
+    """The reference's method: "a/b:0" -> "a/b"."""
+    return _get_variable_name(param_name)
+
   def _do_use_weight_decay(self, param_name):
     """Whether to apply weight decay to the variable named `param_name`."""
     if not self.weight_decay_rate:

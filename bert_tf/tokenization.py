@@ -276,6 +276,25 @@ class BasicTokenizer(object):
     return "".join(out)
 
 
+  # The reference's names of the steps above (third-party code calls them).
+
+  def _run_strip_accents(self, text):
+    """Strips accents (combining marks after NFD) from `text`."""
+    return self._strip_accents(text)
+
+  def _run_split_on_punc(self, text):
+    """Splits punctuation off `text`: a list of str pieces."""
+    return self._split_on_punc(text)
+
+  def _tokenize_chinese_chars(self, text):
+    """Adds whitespace around every CJK character."""
+    return self._space_chinese_chars(text)
+
+  def _is_chinese_char(self, cp):
+    """Whether the code point `cp` is a CJK Unified Ideograph."""
+    return _is_chinese_char(cp)
+
+
 class WordpieceTokenizer(object):
   """Greedy longest-match-first WordPiece splitting."""
 
