@@ -11,7 +11,7 @@ HOROVOD_ENV := HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITH_GLOO=1 \
                HOROVOD_WITHOUT_MPI=1
 PYTEST_ARGS ?=
 
-.PHONY: demo test install install-test horovod clean
+.PHONY: demo test install install-test horovod wheel clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -41,5 +41,11 @@ demo: $(VENV)/.installed-base
 test: $(VENV)/.installed-test $(VENV)/.installed-horovod
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) tests
 
+# The wheel users install (`pip install dist/bert_tf-*.whl`): every script as
+# a console command, configs/ as package data. tests/test_packaging.py builds
+# one and runs it from outside the repository under `make test`.
+wheel: $(VENV)/.installed-base
+	$(PIP) wheel -q --no-deps --no-build-isolation -w dist .
+
 clean:
-	rm -rf $(VENV) *.egg-info
+	rm -rf $(VENV) *.egg-info build dist

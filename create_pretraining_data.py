@@ -3,7 +3,7 @@
 Example (the reference's command line):
 
   python create_pretraining_data.py \
-    --input_file=./sample_text.txt \
+    --input_file=my_corpus.txt \
     --output_file=/tmp/tf_examples.tfrecord \
     --vocab_file=$BERT_BASE_DIR/vocab.txt \
     --do_lower_case=True \
@@ -26,6 +26,11 @@ spread them over machines. The output for a seed is the same for any
 --num_workers. All the work is done by `bert_tf.tasks.pretraining_stream`;
 this script only parses flags. TensorFlow is not imported for local files.
 """
+
+if __name__ == "__main__":
+  # A command-line run: its process settings before TensorFlow loads.
+  from bert_tf import script_env
+  script_env.configure()
 
 from absl import app
 from absl import flags

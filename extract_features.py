@@ -12,6 +12,11 @@ Each input line is a sentence, or two separated by ` ||| `. See
 `bert_tf.extract` for the output format.
 """
 
+if __name__ == "__main__":
+  # A command-line run: its process settings before TensorFlow loads.
+  from bert_tf import script_env
+  script_env.configure()
+
 from bert_tf import extract
 from bert_tf import flags as bert_flags
 from bert_tf import model_fn as model_fn_lib

@@ -14,6 +14,11 @@ skipped and why are printed at the end. All the work is done by
 `bert_tf.corpus`; this script only parses flags.
 """
 
+if __name__ == "__main__":
+  # A command-line run: its process settings before TensorFlow loads.
+  from bert_tf import script_env
+  script_env.configure()
+
 from bert_tf import corpus
 from bert_tf import flags as bert_flags
 

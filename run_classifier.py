@@ -13,6 +13,11 @@ Tasks: cola, sst-2, mrpc, qqp, sts-b, mnli, qnli, rte, wnli, xnli and
 `generic` (your own TSV/CSV: see --text_a_column and friends).
 """
 
+if __name__ == "__main__":
+  # A command-line run: its process settings before TensorFlow loads.
+  from bert_tf import script_env
+  script_env.configure()
+
 from bert_tf import flags as bert_flags
 from bert_tf import heads
 from bert_tf import input_pipeline

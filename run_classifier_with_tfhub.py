@@ -15,6 +15,11 @@ writes, or Google's BERT modules) brings the weights and, through its
 reference's script, and a warning says they are unused.
 """
 
+if __name__ == "__main__":
+  # A command-line run: its process settings before TensorFlow loads.
+  from bert_tf import script_env
+  script_env.configure()
+
 from absl import flags
 from absl import logging
 

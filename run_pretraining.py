@@ -13,6 +13,11 @@ A run started again with the same command resumes from the last checkpoint
 in --output_dir.
 """
 
+if __name__ == "__main__":
+  # A command-line run: its process settings before TensorFlow loads.
+  from bert_tf import script_env
+  script_env.configure()
+
 from bert_tf import flags as bert_flags
 from bert_tf import heads
 from bert_tf import input_pipeline

@@ -14,6 +14,11 @@ Add --do_eval to score predictions against --predict_file with the official
 SQuAD definitions (eval_results.json); --version_2_with_negative for 2.0.
 """
 
+if __name__ == "__main__":
+  # A command-line run: its process settings before TensorFlow loads.
+  from bert_tf import script_env
+  script_env.configure()
+
 from absl import flags
 
 from bert_tf import flags as bert_flags

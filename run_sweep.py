@@ -17,6 +17,11 @@ Started again with the same command, it resumes: finished trials are not run
 again and a half-run trial continues from its last evaluation.
 """
 
+if __name__ == "__main__":
+  # A command-line run: its process settings before TensorFlow loads.
+  from bert_tf import script_env
+  script_env.configure()
+
 from bert_tf import flags as bert_flags
 from bert_tf import sweep
 

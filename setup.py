@@ -1,6 +1,6 @@
 """bert_tf: a faithful TensorFlow port of Google's BERT, with modern extras.
 
-Install (CPU):            pip install -e .
+Install (CPU):            pip install .      (or -e . for development)
 Install (NVIDIA GPU):     BERT_TF_GPU=1 pip install -e ".[gpu]"
 Tests:                    pip install -e ".[test]"   (or simply `make test`)
 Horovod (multi-GPU/node): see the Makefile's `horovod` target; it must be built
@@ -15,6 +15,11 @@ import os
 from setuptools import find_packages, setup
 
 TF_VERSION = "2.15.1"
+
+# The scripts, as bert_tf/scripts/__init__.py lists them.
+SCRIPTS = ("run_classifier", "run_squad", "run_pretraining", "run_ner",
+           "create_pretraining_data", "prepare_corpus",
+           "run_classifier_with_tfhub", "extract_features", "run_sweep")
 
 install_requires = [
     "tensorflow-estimator==2.15.0",
@@ -46,8 +51,14 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10,<3.12",
     packages=find_packages(include=["bert_tf", "bert_tf.*"]),
-    py_modules=["run_classifier", "run_squad", "run_pretraining",
-                "create_pretraining_data", "prepare_corpus"],
+    # bert_config.json shapes, read by bert_tf.benchmark and the demo.
+    package_data={"bert_tf": ["configs/*.json"]},
+    # The reference's scripts stay top-level modules (`import run_classifier`
+    # works as with Google's repository) and are console commands of the same
+    # name; `python -m bert_tf.scripts.<name>` runs them too.
+    py_modules=list(SCRIPTS),
+    entry_points={"console_scripts": [
+        "%s = bert_tf.scripts:%s" % (name, name) for name in SCRIPTS]},
     install_requires=install_requires,
     extras_require={
         "gpu": ["tensorflow[and-cuda]==" + TF_VERSION],

@@ -1,32 +1,31 @@
 """bert_tf: a faithful TensorFlow port of Google's BERT reference implementation.
 
-Importing the package quiets TensorFlow 2.15's start-up and deprecation noise once,
-centrally (set BERT_TF_VERBOSE_TF=1 to keep it). Modules keep the reference's
-names: `from bert_tf import modeling, tokenization, optimization`.
+Modules keep the reference's names: `from bert_tf import modeling,
+tokenization, optimization`. Importing bert_tf changes no environment
+variable and no warning filter; the command-line scripts opt in to their
+process settings (quieter TensorFlow, oneDNN kernels) through
+`bert_tf.script_env` before TensorFlow loads.
 """
 
 import os as _os
 
 __version__ = "0.1.0"
 
-if not _os.environ.get("BERT_TF_VERBOSE_TF"):
-  _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-# TensorFlow turns its oneDNN CPU kernels on by itself only on CPUs with
-# AVX512-VNNI/BF16/AMX; elsewhere (e.g. AVX2 CPUs) its Eigen kernels train
-# BERT ~10% slower (see docs/benchmarks.md). Read once when TensorFlow is
-# first imported, so it applies when bert_tf is imported first (the scripts
-# do); set TF_ENABLE_ONEDNN_OPTS=0 to keep Eigen.
-_os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+# The bert_config.json shapes shipped with the package (tiny, mini, small,
+# medium, base, large, MiniLM); `configs/` in the repository links here.
+CONFIG_DIR = _os.path.join(_os.path.dirname(_os.path.abspath(__file__)),
+                           "configs")
 
 
 def quiet_tensorflow():
-  """Silences TF deprecation warnings and Python-side INFO spam (idempotent)."""
+  """Turns off TensorFlow's own deprecation notices (idempotent).
+
+  Only TensorFlow's switch for its `deprecation` log lines: Python warning
+  filters are left alone (`bert_tf.script_env.configure` sets those for the
+  scripts). Set BERT_TF_VERBOSE_TF=1 to keep the notices.
+  """
   if _os.environ.get("BERT_TF_VERBOSE_TF"):
     return
-  import warnings  # pylint: disable=g-import-not-at-top
-  warnings.filterwarnings("ignore", category=DeprecationWarning)
-  warnings.filterwarnings("ignore", category=FutureWarning)
   try:
     from tensorflow.python.util import deprecation  # pylint: disable=g-import-not-at-top
     deprecation._PRINT_DEPRECATION_WARNINGS = False  # pylint: disable=protected-access

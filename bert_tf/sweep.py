@@ -80,7 +80,6 @@ from bert_tf import settings
 
 STATE_FILE = "sweep.json"
 STATE_VERSION = 1
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 PENDING, RUNNING, COMPLETED, STOPPED, FAILED = (
     "pending", "running", "completed", "stopped", "failed")
@@ -557,20 +556,22 @@ class SubprocessLauncher(object):
     horovod_np: > 0 launches `horovodrun -np N ... --use_horovod`.
     python: the interpreter.
     horovodrun: the horovodrun executable.
-    script_dir: where run_classifier.py / run_squad.py are.
+    module: the module the trials run (`python -m module`); default the
+      task's script through `bert_tf.scripts`, installed or not.
     env: environment for the subprocess (default: this one's).
   """
 
   def __init__(self, task, base_args, overrides, horovod_np=0,
                python=sys.executable, horovodrun="horovodrun",
-               script_dir=ROOT, env=None):
+               module=None, env=None):
     self.task = task
     self.base_args = list(base_args)
     self.overrides = dict(overrides)
     self.horovod_np = horovod_np
     self.python = python
     self.horovodrun = horovodrun
-    self.script = os.path.join(script_dir, SCRIPTS[task])
+    self.script = SCRIPTS[task]
+    self.module = module or "bert_tf.scripts." + self.script[:-len(".py")]
     self.env = env
 
   def describe(self):
@@ -583,7 +584,7 @@ class SubprocessLauncher(object):
     cmd = []
     if self.horovod_np:
       cmd += [self.horovodrun, "-np", str(self.horovod_np)]
-    cmd += [self.python, self.script] + self.base_args
+    cmd += [self.python, "-m", self.module] + self.base_args
     cmd += [_flag(k, v) for k, v in self.overrides.items()]
     cmd += [_flag(k, v) for k, v in params.items()]
     cmd += ["--output_dir=" + output_dir, "--do_train=true",
@@ -597,9 +598,6 @@ class SubprocessLauncher(object):
   def run_chunk(self, params, output_dir, train_to_step):
     """Runs the chunk's command (output appended to <output_dir>/trial.log)
     and reads the evaluation it wrote."""
-    if not os.path.isfile(self.script):
-      raise FileNotFoundError("%s not found (the subprocess launcher runs the "
-                              "repository's scripts)" % self.script)
     tf.io.gfile.makedirs(output_dir)
     results = os.path.join(output_dir, RESULT_FILES[self.task])
     if tf.io.gfile.exists(results):
