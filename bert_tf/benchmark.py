@@ -13,6 +13,12 @@ process and one run:
   plain `tf.Session` graph: random weights, synthetic inputs held in
   variables (no input pipeline, nothing constant-folded). Training runs the
   train op; prediction runs the probabilities with `is_training=False`.
+* bert_tf with the reference's op sequence (`--unfused=on`, the default):
+  the same model built under `modeling.fusible_ops(False)`, i.e. without
+  the op patterns oneDNN's graph rewriter fuses (dense + GELU into one
+  `_MklNativeFusedMatMul`, the shorter layer norm), timed in alternation
+  with the default graph; `fusion_speedup` is their ratio and `fused_ops`
+  lists the fused ops each graph really ran.
 * Hugging Face transformers + PyTorch on the CPU: `BertForSequenceClassification`
   from a `transformers.BertConfig` of the same shape (same activation:
   "gelu" here is the tanh approximation, HF's "gelu_new"), `torch.optim.AdamW`
@@ -93,6 +99,10 @@ class BenchmarkConfig:
     num_ranks: Horovod processes for bert_tf training (1: none).
     modes: subset of ("train", "predict").
     hf: also measure Hugging Face transformers + PyTorch.
+    unfused: also measure bert_tf built in the reference's op sequence
+      (`modeling.fusible_ops(False)`: no dense+GELU fusion, the reference's
+      layer norm), timed in alternation with the default graph, so that the
+      gain of the fusions is measured in the same run.
     warmup_steps: untimed steps per framework and mode.
     steps: timed steps per framework, mode and round.
     rounds: alternations bert_tf / HF per mode.
@@ -113,6 +123,7 @@ class BenchmarkConfig:
   num_ranks: int = 1
   modes: Tuple[str, ...] = MODES
   hf: bool = True
+  unfused: bool = True
   warmup_steps: int = 2
   steps: int = 5
   rounds: int = 2
@@ -195,7 +206,8 @@ def _median_rate(step_times, batch_size):
 class _TFRunner(object):
   """One bert_tf graph and session for one mode."""
 
-  def __init__(self, bert_config, cfg, mode, threads, hvd=None):
+  def __init__(self, bert_config, cfg, mode, threads, hvd=None,
+               fusible=True):
     import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
     from bert_tf import heads  # pylint: disable=g-import-not-at-top
     from bert_tf import modeling  # pylint: disable=g-import-not-at-top
@@ -226,9 +238,10 @@ class _TFRunner(object):
       input_mask = held(np.ones((batch, s)), "bench_input_mask")
       segment_ids = held(segments, "bench_segment_ids")
       label_ids = held(labels, "bench_label_ids")
-      model = modeling.BertModel(
-          config=bert_config, is_training=training, input_ids=input_ids,
-          input_mask=input_mask, token_type_ids=segment_ids)
+      with modeling.fusible_ops(fusible):
+        model = modeling.BertModel(
+            config=bert_config, is_training=training, input_ids=input_ids,
+            input_mask=input_mask, token_type_ids=segment_ids)
       loss, _, _, probs = heads.create_classification_output(
           bert_config, model.get_pooled_output(), label_ids, cfg.num_labels,
           is_training=training)
@@ -264,25 +277,62 @@ class _TFRunner(object):
     if self.mode == "train" and not np.isfinite(out[1]):
       raise FloatingPointError("bert_tf training loss is %s" % out[1])
 
-  def low_precision_ops(self):
-    """Counts of bfloat16 / float16 ops in the graph that ran (one step)."""
+  def executed_graph(self):
+    """The partition graphs TensorFlow ran for one step (after grappler)."""
     tf = self.tf
     options = tf.RunOptions(output_partition_graphs=True)
     metadata = tf.RunMetadata()
     self.session.run(self.fetch, options=options, run_metadata=metadata)
-    counts = {"bfloat16": 0, "float16": 0, "total": 0}
-    for graph_def in metadata.partition_graphs:
-      for node in graph_def.node:
-        counts["total"] += 1
-        dtype = node.attr["T"].type if "T" in node.attr else None
-        if dtype == tf.bfloat16.as_datatype_enum:
-          counts["bfloat16"] += 1
-        elif dtype == tf.float16.as_datatype_enum:
-          counts["float16"] += 1
-    return counts
+    return list(metadata.partition_graphs)
+
+  def low_precision_ops(self):
+    """Counts of bfloat16 / float16 ops in the graph that ran (one step)."""
+    return count_low_precision_ops(self.executed_graph())
+
+  def fused_ops(self):
+    """Fused ops of the graph that ran, e.g. {"_MklNativeFusedMatMul[BiasAdd,
+    GeluApproximate]": 12} (see `count_fused_ops`)."""
+    return count_fused_ops(self.executed_graph())
 
   def close(self):
     self.session.close()
+
+
+def count_low_precision_ops(graph_defs):
+  """{"bfloat16", "float16", "total", "Cast"}: ops by their "T" dtype."""
+  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+  counts = {"bfloat16": 0, "float16": 0, "total": 0, "Cast": 0}
+  for graph_def in graph_defs:
+    for node in graph_def.node:
+      counts["total"] += 1
+      if node.op == "Cast":
+        counts["Cast"] += 1
+      dtype = node.attr["T"].type if "T" in node.attr else None
+      if dtype == tf.bfloat16.as_datatype_enum:
+        counts["bfloat16"] += 1
+      elif dtype == tf.float16.as_datatype_enum:
+        counts["float16"] += 1
+  return counts
+
+
+def count_fused_ops(graph_defs):
+  """Counts the fused ops (_Fused*, _Mkl*Fused*, _MklLayerNorm) of graphs.
+
+  A contraction is keyed with its fused_ops attribute, e.g.
+  "_MklNativeFusedMatMul[BiasAdd,GeluApproximate]".
+  """
+  counts = {}
+  for graph_def in graph_defs:
+    for node in graph_def.node:
+      op = node.op
+      if not (op.startswith("_Fused") or "Fused" in op or
+              op == "_MklLayerNorm"):
+        continue
+      if "fused_ops" in node.attr:
+        op += "[%s]" % ",".join(
+            x.decode() for x in node.attr["fused_ops"].list.s)
+      counts[op] = counts.get(op, 0) + 1
+  return dict(sorted(counts.items()))
 
 
 # ---------------------------------------------------------------------------
@@ -495,11 +545,14 @@ def run(cfg, hvd=None):
 
   results = {}
   low_precision = None
+  low_precision_by_mode, low_precision_unfused, fused = {}, {}, {}
   for mode in cfg.modes:
     if mode == "predict" and size > 1:
       continue  # prediction has no gradients to average: one process
     flops_mode = flops["train" if mode == "train" else "forward"]
     ours = _TFRunner(bert_config, cfg, mode, tf_threads, hvd=hvd)
+    unfused = _TFRunner(bert_config, cfg, mode, tf_threads, fusible=False) if (
+        cfg.unfused and size == 1) else None
     hf = _HFRunner(bert_config, cfg, mode, threads) if (
         cfg.hf and chief) else None
     _log("%s: warming up (%d steps each)..." % (mode, cfg.warmup_steps))
@@ -507,14 +560,29 @@ def run(cfg, hvd=None):
       ours.step()
     if chief and cfg.precision != "fp32" and low_precision is None:
       low_precision = ours.low_precision_ops()
+    if chief:
+      fused[mode] = ours.fused_ops()
+    if unfused is not None:
+      for _ in range(cfg.warmup_steps):
+        unfused.step()
+      fused[mode + "_unfused"] = unfused.fused_ops()
+      if cfg.precision != "fp32":
+        low_precision_unfused[mode] = unfused.low_precision_ops()
+    if chief and cfg.precision != "fp32":
+      low_precision_by_mode[mode] = ours.low_precision_ops()
     if hf is not None:
       for _ in range(cfg.warmup_steps):
         hf.step()
-    ours_times, hf_times = [], []
+    ours_times, unfused_times, hf_times = [], [], []
     for r in range(cfg.rounds):
       ours_times += _time_block(ours, cfg.steps, cfg.max_block_seconds)
       _log("  round %d bert_tf: %.3f s/step" % (
           r + 1, statistics.median(ours_times[-cfg.steps:])))
+      if unfused is not None:
+        unfused_times += _time_block(unfused, cfg.steps,
+                                     cfg.max_block_seconds)
+        _log("  round %d bert_tf, reference ops: %.3f s/step" % (
+            r + 1, statistics.median(unfused_times[-cfg.steps:])))
       if hvd is not None and size > 1:
         _barrier(hvd, "%s_%d" % (mode, r))
       if hf is not None:
@@ -524,6 +592,8 @@ def run(cfg, hvd=None):
       if hvd is not None and size > 1:
         _barrier(hvd, "%s_%d_hf" % (mode, r))
     ours.close()
+    if unfused is not None:
+      unfused.close()
     if hf is not None:
       hf.close()
     global_batch = ours.batch_size * (size if mode == "train" else 1)
@@ -535,6 +605,14 @@ def run(cfg, hvd=None):
     if matmul:
       entry["mfu_vs_fp32_matmul"] = entry["model_gflops"] / matmul["float32"]
       entry["mfu_vs_bf16_matmul"] = entry["model_gflops"] / matmul["bfloat16"]
+    if unfused is not None:
+      un_rate, un_med = _median_rate(unfused_times, unfused.batch_size)
+      entry["bert_tf_unfused"] = {"examples_per_sec": un_rate,
+                                  "step_time_sec": un_med,
+                                  "step_times_sec": unfused_times,
+                                  "batch_size": unfused.batch_size,
+                                  "model_gflops": flops_mode * un_rate / 1e9}
+      entry["fusion_speedup"] = rate / un_rate
     if hf is not None:
       hf_rate, hf_med = _median_rate(hf_times, hf.batch_size)
       entry["hf_torch"] = {"examples_per_sec": hf_rate,
@@ -543,6 +621,8 @@ def run(cfg, hvd=None):
                            "batch_size": hf.batch_size,
                            "model_gflops": flops_mode * hf_rate / 1e9}
       entry["ratio_vs_hf"] = rate / hf_rate
+      if unfused is not None:
+        entry["bert_tf_unfused"]["ratio_vs_hf"] = un_rate / hf_rate
     results[mode] = entry
 
   if not chief:
@@ -572,6 +652,9 @@ def run(cfg, hvd=None):
       "matmul_gflops": matmul,
       "matmul_size": cfg.matmul_size,
       "low_precision_ops": low_precision,
+      "low_precision_ops_by_mode": low_precision_by_mode,
+      "low_precision_ops_unfused": low_precision_unfused,
+      "fused_ops": fused,
       "results": results,
       "loadavg_start": [round(x, 2) for x in loadavg_start],
       "loadavg_end": [round(x, 2) for x in os.getloadavg()],
@@ -634,6 +717,15 @@ def format_table(record):
         ours["step_time_sec"], entry["model_gflops"],
         _pct(entry.get("mfu_vs_fp32_matmul")),
         "%.2fx" % entry["ratio_vs_hf"] if "ratio_vs_hf" in entry else "-"))
+    un = entry.get("bert_tf_unfused")
+    if un:
+      lines.append(
+          "| %s | bert_tf, reference ops | %d | %.2f | %.3f | %.1f | %s | %s |"
+          % (mode, un["batch_size"], un["examples_per_sec"],
+             un["step_time_sec"], un["model_gflops"],
+             _pct(un["model_gflops"] / record["matmul_gflops"]["float32"]
+                  if record["matmul_gflops"] else None),
+             "%.2fx" % un["ratio_vs_hf"] if "ratio_vs_hf" in un else "-"))
     hf = entry.get("hf_torch")
     if hf:
       mfu = (hf["model_gflops"] / record["matmul_gflops"]["float32"]
@@ -641,6 +733,10 @@ def format_table(record):
       lines.append("| %s | HF torch | %d | %.2f | %.3f | %.1f | %s | |" % (
           mode, hf["batch_size"], hf["examples_per_sec"],
           hf["step_time_sec"], hf["model_gflops"], _pct(mfu)))
+  for mode, entry in record["results"].items():
+    if "fusion_speedup" in entry:
+      lines.append("%s: fusions %.2fx the reference's op sequence (same run)"
+                   % (mode, entry["fusion_speedup"]))
   return "\n".join(lines)
 
 
@@ -684,6 +780,9 @@ def parse_args(argv=None):
                  help="comma-separated: train, predict")
   p.add_argument("--hf", type=_on_off, default=d.hf,
                  help="also measure HF transformers + PyTorch (on/off)")
+  p.add_argument("--unfused", type=_on_off, default=d.unfused,
+                 help="also measure the graph without the fusions, in the "
+                      "reference's op sequence (on/off)")
   p.add_argument("--warmup_steps", type=int, default=d.warmup_steps)
   p.add_argument("--steps", type=int, default=d.steps,
                  help="timed steps per framework, mode and round")
@@ -708,7 +807,7 @@ def parse_args(argv=None):
       predict_batch_size=a.predict_batch_size, precision=a.precision,
       xla=a.xla, num_ranks=a.num_ranks,
       modes=tuple(m.strip() for m in a.modes.split(",") if m.strip()),
-      hf=a.hf, warmup_steps=a.warmup_steps, steps=a.steps, rounds=a.rounds,
+      hf=a.hf, unfused=a.unfused, warmup_steps=a.warmup_steps, steps=a.steps, rounds=a.rounds,
       max_block_seconds=a.max_block_seconds, threads=a.threads,
       matmul_size=a.matmul_size, seed=a.seed, json_path=json_path)
 
