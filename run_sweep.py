@@ -1,7 +1,7 @@
 """Hyperparameter search over run_classifier.py / run_squad.py.
 
 Random or grid search with median or bandit early stopping; see
-`bert_tf/sweep.py` for the search space syntax and the stopping rules. The
+`bert_tf/sweep/` for the search space syntax and the stopping rules. The
 base command's flags come after `--` (or from --base_flags=FILE):
 
   python run_sweep.py --sweep_dir=/tmp/mrpc_sweep --num_trials=8 --seed=1 \
