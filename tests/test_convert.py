@@ -395,7 +395,7 @@ def test_failure_while_writing_leaves_nothing(tmp_path, monkeypatch):
       f.write("partial")
     raise OSError("disk full (simulated)")
 
-  monkeypatch.setattr(convert, "write_tf_checkpoint", failing_write)
+  monkeypatch.setattr(convert.io, "write_tf_checkpoint", failing_write)
   with pytest.raises(OSError, match="simulated"):
     convert.hf_to_google(hf_dir, str(tmp_path / "google"))
   assert not (tmp_path / "google").exists()
