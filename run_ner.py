@@ -18,6 +18,11 @@ and predictions.txt (the input with the predicted tag appended), and with
 text.
 """
 
+if __name__ == "__main__":
+  # A command-line run: its process settings before TensorFlow loads.
+  from bert_tf import script_env
+  script_env.configure()
+
 from bert_tf import flags as bert_flags
 from bert_tf.tasks import ner
 
