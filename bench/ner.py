@@ -105,11 +105,17 @@ def _scores(gold, predicted):
   }
 
 
-def run_tf(args, seed):
-  """Fine-tunes and scores with bert_tf; returns the record."""
+def run_tf(args, seed, use_bucketing=True):
+  """Fine-tunes and scores with bert_tf; returns the record.
+
+  use_bucketing=False: every batch padded to --max_seq_length and drawn
+  from the whole shuffled stream, as the HF side draws its batches
+  (bucketing batches windows of similar length together).
+  """
   from bert_tf.tasks import ner  # pylint: disable=g-import-not-at-top
   google = converted_minilm(args)
-  out = os.path.join(_work_dir(args), "tf-seed%d" % seed)
+  out = os.path.join(_work_dir(args), "%s-seed%d" % (
+      "tf" if use_bucketing else "tf_fixed", seed))
   shutil.rmtree(out, ignore_errors=True)
   cfg = ner.NerConfig(
       bert_config_file=os.path.join(google, "bert_config.json"),
@@ -124,7 +130,7 @@ def run_tf(args, seed):
       learning_rate=args.learning_rate,
       num_train_epochs=args.num_train_epochs,
       warmup_proportion=args.warmup_proportion, random_seed=seed,
-      use_bucketing=True, shuffle_buffer=0, save_checkpoints_steps=100000,
+      use_bucketing=use_bucketing, shuffle_buffer=0, save_checkpoints_steps=100000,
       log_every_n_steps=50)
   start = time.time()
   result = ner.run(cfg)
@@ -139,6 +145,8 @@ def run_tf(args, seed):
   record = _scores(gold, predicted)
   assert abs(record["f1"] - result["eval"]["f1"]) < 1e-12
   record.update(framework="bert_tf", seed=seed, seconds=seconds,
+                use_bucketing=use_bucketing,
+                max_seq_length=args.max_seq_length,
                 num_train_steps=result["num_train_steps"],
                 eval_loss=result["eval"]["eval_loss"])
   return record
@@ -272,7 +280,7 @@ def _mean_sd_se(values):
 def collect(args, seeds):
   """Tabulates the per-run JSON files; writes the summary JSON."""
   work = _work_dir(args)
-  runs = {"tf": [], "hf": []}
+  runs = {"tf": [], "hf": [], "tf_fixed": []}
   for side in runs:
     for seed in seeds:
       path = os.path.join(work, "%s-seed%d.json" % (side, seed))
@@ -308,6 +316,9 @@ def collect(args, seeds):
     lines.append("| %d | %s | %s |" % (seed, cells[0], cells[1]))
   lines.append("| mean +- sd | %s | %s |" % (fmt(summary["tf"]["f1"]),
                                             fmt(summary["hf"]["f1"])))
+  for r in runs["tf_fixed"]:
+    lines.append("| %d, bert_tf without bucketing (seq %d) | %.2f | |" % (
+        r["seed"], r["max_seq_length"], 100 * r["f1"]))
   lines += ["", "| entity type | bert_tf F1 | HF F1 |", "|---|---|---|"]
   for key in ("precision", "recall"):
     lines.append("| (all, %s) | %s | %s |" % (key, fmt(summary["tf"][key]),
@@ -322,7 +333,8 @@ def collect(args, seeds):
               summary["target_met"]]
   lines.append("largest |ner_eval - seqeval| over all runs: %.3g" % max(
       summary["tf"]["max_abs_diff_vs_seqeval"],
-      summary["hf"]["max_abs_diff_vs_seqeval"]))
+      summary["hf"]["max_abs_diff_vs_seqeval"],
+      summary["tf_fixed"]["max_abs_diff_vs_seqeval"]))
   summary["table"] = "\n".join(lines)
   with open(os.path.join(args.results_dir, "ner-wnut17.json"), "w") as f:
     json.dump(summary, f, indent=2, sort_keys=True)
@@ -333,7 +345,8 @@ def collect(args, seeds):
 def main():
   parser = recipe_parser(__doc__)
   parser.add_argument("--seeds", default="1,2,3")
-  parser.add_argument("--framework", choices=("tf", "hf"), default=None,
+  parser.add_argument("--framework", choices=("tf", "hf", "tf_fixed"),
+                      default=None,
                       help="run one side for one --seeds value (what the "
                            "orchestrating run starts)")
   parser.add_argument("--json", default=None)
@@ -348,7 +361,10 @@ def main():
   os.makedirs(_work_dir(args), exist_ok=True)
   seeds = [int(s) for s in args.seeds.split(",") if s]
   if args.framework:
-    record = (run_tf if args.framework == "tf" else run_hf)(args, seeds[0])
+    if args.framework == "hf":
+      record = run_hf(args, seeds[0])
+    else:
+      record = run_tf(args, seeds[0], use_bucketing=args.framework == "tf")
     with open(args.json + ".tmp", "w") as f:
       json.dump(record, f, indent=2, sort_keys=True)
     os.replace(args.json + ".tmp", args.json)
