@@ -188,3 +188,78 @@ def test_generic_flags_refused_for_another_task(tmp_path, tiny_vocab_file):
   assert proc.returncode == 1
   assert ("error: --delimiter, --text_a_column applies to "
           "--task_name=generic only, not to --task_name=mrpc") in proc.stderr
+
+
+# ---------------------------------------------------------------------------
+# Every setting of a script is read by its run (a flag always reaches the
+# code): short runs of each task with a config that records the reads.
+# Settings read only with Horovod or float16 are checked in distributed.py's
+# source instead (`_setting(cfg, "<name>")`).
+
+CONDITIONAL = {"horovod_fp16_allreduce", "init_loss_scale"}
+
+
+def _assert_every_setting_read(cfg, reads):
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  unread = {f.name for f in dataclasses.fields(cfg)} - reads
+  assert unread <= CONDITIONAL, unread
+  source = open(os.path.join(ROOT, "bert_tf", "distributed.py")).read()
+  for name in unread:
+    assert '"%s")' % name in source, name
+
+
+def test_squad_run_reads_every_setting(tmp_path, tiny_vocab_file):
+  from test_driver import _recording  # pylint: disable=g-import-not-at-top
+  from test_squad_runner import make_squad, write_config  # pylint: disable=g-import-not-at-top
+  from bert_tf.tasks import squad_runner  # pylint: disable=g-import-not-at-top
+  data = make_squad(str(tmp_path / "train.json"), n_paragraphs=4)
+  cfg, reads = _recording(squad_runner.SquadConfig(
+      bert_config_file=write_config(tmp_path / "c.json"),
+      output_dir=str(tmp_path / "out"), vocab_file=tiny_vocab_file,
+      train_file=data, predict_file=data, max_seq_length=48, doc_stride=16,
+      max_query_length=8, do_train=True, do_predict=True, do_eval=True,
+      train_batch_size=4, predict_batch_size=4, num_train_epochs=2.0,
+      eval_every_epochs=1.0, keep_best_checkpoint_by="f1",
+      early_stopping_patience=3, export_dir=str(tmp_path / "export"),
+      random_seed=0))
+  result = squad_runner.run(cfg)
+  assert [r["epoch"] for r in result["eval_history"]] == [1.0, 2.0]
+  _assert_every_setting_read(cfg, reads)
+
+
+def test_pretraining_run_reads_every_setting(tmp_path):
+  from test_driver import _recording  # pylint: disable=g-import-not-at-top
+  from test_pretraining_model import PRED, SEQ, tiny_config, write_pretraining_records  # pylint: disable=g-import-not-at-top
+  from bert_tf.tasks import pretrainer  # pylint: disable=g-import-not-at-top
+  data = str(tmp_path / "train.tfrecord")
+  write_pretraining_records(data)
+  config_file = str(tmp_path / "bert_config.json")
+  with open(config_file, "w") as f:
+    f.write(tiny_config().to_json_string())
+  cfg, reads = _recording(pretrainer.PretrainingConfig(
+      input_file=data, eval_input_file=data, bert_config_file=config_file,
+      output_dir=str(tmp_path / "out"), max_seq_length=SEQ,
+      max_predictions_per_seq=PRED, do_train=True, do_eval=True,
+      train_batch_size=16, eval_batch_size=16, num_train_steps=6,
+      num_warmup_steps=2, max_eval_steps=2, eval_every_steps=3,
+      keep_best_checkpoint_by="masked_lm_loss", early_stopping_patience=2,
+      export_dir=str(tmp_path / "export"), random_seed=3))
+  result = pretrainer.run(cfg)
+  assert [r["global_step"] for r in result["eval_history"]] == [3, 6]
+  _assert_every_setting_read(cfg, reads)
+
+
+def test_ner_run_reads_every_setting(tmp_path):
+  from test_driver import _recording  # pylint: disable=g-import-not-at-top
+  from test_ner_runner import _cfg, _tagged_file  # pylint: disable=g-import-not-at-top
+  from bert_tf.tasks import ner  # pylint: disable=g-import-not-at-top
+  train = _tagged_file(tmp_path / "train.txt", 24, seed=1)
+  dev = _tagged_file(tmp_path / "dev.txt", 8, seed=2)
+  cfg, reads = _recording(_cfg(
+      tmp_path, train_file=str(train), eval_file=str(dev),
+      predict_file=str(dev), do_train=True, do_eval=True, do_predict=True,
+      num_train_epochs=2.0, eval_every_epochs=1.0,
+      keep_best_checkpoint_by="f1", early_stopping_patience=3,
+      export_dir=str(tmp_path / "export")))
+  ner.run(cfg)
+  _assert_every_setting_read(cfg, reads)
