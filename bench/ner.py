@@ -159,7 +159,7 @@ def run_hf(args, seed):
   import transformers  # pylint: disable=g-import-not-at-top
   from bert_tf import tokenization  # pylint: disable=g-import-not-at-top
   from bert_tf.tasks import ner  # pylint: disable=g-import-not-at-top
-  from squad_hf import reference_adamw  # pylint: disable=g-import-not-at-top
+  from squad_hf import bert_learning_rate, reference_optimizer  # pylint: disable=g-import-not-at-top
   torch.set_num_threads(args.threads or os.cpu_count())
   torch.manual_seed(seed)
   tokenizer = tokenization.FullTokenizer(
@@ -186,13 +186,7 @@ def run_hf(args, seed):
 
   model = transformers.BertForTokenClassification.from_pretrained(
       MINILM, num_labels=len(labels), attn_implementation="eager")
-  no_decay = ("bias", "LayerNorm.weight", "LayerNorm.bias")
-  named = list(model.named_parameters())
-  optimizer = reference_adamw(torch)([
-      {"params": [p for n, p in named if not any(k in n for k in no_decay)],
-       "weight_decay": 0.01},
-      {"params": [p for n, p in named if any(k in n for k in no_decay)],
-       "weight_decay": 0.0}], lr=args.learning_rate)
+  optimizer = reference_optimizer(torch, model, args.learning_rate)
   n = len(train_windows)
   bs = args.train_batch_size
   # The driver's formula: int(examples / batch * epochs) updates.
@@ -206,8 +200,7 @@ def run_hf(args, seed):
     while len(order) < bs:
       order.extend(rng.permutation(n).tolist())
     rows, order = np.array(order[:bs]), order[bs:]
-    lr = (args.learning_rate * step / num_warmup if step < num_warmup else
-          args.learning_rate * (1.0 - step / num_train))
+    lr = bert_learning_rate(args.learning_rate, step, num_warmup, num_train)
     for group in optimizer.param_groups:
       group["lr"] = lr
     b = batch(tr, rows)

@@ -132,6 +132,31 @@ def reference_adamw(torch):
   return ReferenceAdamW
 
 
+NO_DECAY = ("bias", "LayerNorm.weight", "LayerNorm.bias")
+
+
+def bert_param_groups(model, weight_decay=0.01):
+  """torch parameter groups with BERT's weight-decay exclusions."""
+  named = list(model.named_parameters())
+  return [
+      {"params": [p for n, p in named if not any(k in n for k in NO_DECAY)],
+       "weight_decay": weight_decay},
+      {"params": [p for n, p in named if any(k in n for k in NO_DECAY)],
+       "weight_decay": 0.0}]
+
+
+def reference_optimizer(torch, model, lr):
+  """BERT's AdamW update over `model` with its weight-decay exclusions."""
+  return reference_adamw(torch)(bert_param_groups(model), lr=lr)
+
+
+def bert_learning_rate(lr, step, num_warmup, num_train):
+  """BERT's schedule at `step`: linear warm-up, then linear decay to 0."""
+  if step < num_warmup:
+    return lr * step / num_warmup
+  return lr * (1.0 - step / num_train)
+
+
 def main():
   parser = recipe_parser(__doc__)
   parser.add_argument("--predict_batch_size", type=int, default=32)
@@ -189,14 +214,7 @@ def main():
     dropout = dict(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
   model = transformers.BertForQuestionAnswering.from_pretrained(hf_dir,
                                                                 **dropout)
-  no_decay = ("bias", "LayerNorm.weight", "LayerNorm.bias")
-  groups = [
-      {"params": [p for n, p in model.named_parameters()
-                  if not any(k in n for k in no_decay)],
-       "weight_decay": 0.01},
-      {"params": [p for n, p in model.named_parameters()
-                  if any(k in n for k in no_decay)],
-       "weight_decay": 0.0}]
+  groups = bert_param_groups(model)
   if args.optimizer == "torch_adamw":
     optimizer = torch.optim.AdamW(groups, lr=args.learning_rate, eps=1e-6)
   else:

@@ -53,7 +53,7 @@ def _windows(vocab_file, seq, stride, n):
 def test_token_classification_steps_match_hf(tmp_path, tiny_vocab_file):
   sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
       os.path.abspath(__file__))), "bench"))
-  from squad_hf import reference_adamw  # pylint: disable=g-import-not-at-top
+  from squad_hf import bert_learning_rate, reference_optimizer  # pylint: disable=g-import-not-at-top
   torch.manual_seed(0)
   vocab_size = len(open(tiny_vocab_file).read().split())
   hf_config = transformers.BertConfig(
@@ -110,20 +110,13 @@ def test_token_classification_steps_match_hf(tmp_path, tiny_vocab_file):
   with torch.no_grad():
     hf.classifier.weight.copy_(torch.from_numpy(head[0]))
     hf.classifier.bias.copy_(torch.from_numpy(head[1]))
-  no_decay = ("bias", "LayerNorm.weight", "LayerNorm.bias")
-  named = list(hf.named_parameters())
-  optimizer = reference_adamw(torch)([
-      {"params": [p for n, p in named if not any(k in n for k in no_decay)],
-       "weight_decay": 0.01},
-      {"params": [p for n, p in named if any(k in n for k in no_decay)],
-       "weight_decay": 0.0}], lr=lr)
+  optimizer = reference_optimizer(torch, hf, lr)
   hf_labels = np.where(arrays["label_mask"] > 0, arrays["label_ids"], -100)
   hf.train()
   theirs = []
   for s in range(steps):
     for group in optimizer.param_groups:
-      group["lr"] = (lr * s / num_warmup if s < num_warmup else
-                     lr * (1.0 - s / num_train))
+      group["lr"] = bert_learning_rate(lr, s, num_warmup, num_train)
     rows = slice(s * batch, (s + 1) * batch)
     as_long = lambda a: torch.from_numpy(a[rows].astype(np.int64))  # pylint: disable=cell-var-from-loop
     out = hf(input_ids=as_long(arrays["input_ids"]),

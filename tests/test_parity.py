@@ -202,7 +202,7 @@ def test_squad_fine_tuning_steps_match_hf(tmp_path):
   import sys  # pylint: disable=g-import-not-at-top
   sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
       os.path.abspath(__file__))), "bench"))
-  from squad_hf import reference_adamw  # pylint: disable=g-import-not-at-top
+  from squad_hf import bert_learning_rate, reference_optimizer  # pylint: disable=g-import-not-at-top
   from bert_tf import heads  # pylint: disable=g-import-not-at-top
   from bert_tf import optimization  # pylint: disable=g-import-not-at-top
   torch.manual_seed(0)
@@ -265,19 +265,12 @@ def test_squad_fine_tuning_steps_match_hf(tmp_path):
   with torch.no_grad():
     hf.qa_outputs.weight.copy_(torch.from_numpy(head[0]))
     hf.qa_outputs.bias.copy_(torch.from_numpy(head[1]))
-  no_decay = ("bias", "LayerNorm.weight", "LayerNorm.bias")
-  named = list(hf.named_parameters())
-  optimizer = reference_adamw(torch)([
-      {"params": [p for n, p in named if not any(k in n for k in no_decay)],
-       "weight_decay": 0.01},
-      {"params": [p for n, p in named if any(k in n for k in no_decay)],
-       "weight_decay": 0.0}], lr=lr)
+  optimizer = reference_optimizer(torch, hf, lr)
   hf.train()
   theirs = []
   for s in range(steps):
     for group in optimizer.param_groups:
-      group["lr"] = (lr * s / num_warmup if s < num_warmup else
-                     lr * (1.0 - s / num_train))
+      group["lr"] = bert_learning_rate(lr, s, num_warmup, num_train)
     rows = slice(s * batch, (s + 1) * batch)
     as_long = lambda a: torch.from_numpy(a[rows].astype(np.int64))  # pylint: disable=cell-var-from-loop
     out = hf(input_ids=as_long(ids), attention_mask=as_long(mask),
