@@ -159,7 +159,7 @@ def run_hf(args, seed):
   import transformers  # pylint: disable=g-import-not-at-top
   from bert_tf import tokenization  # pylint: disable=g-import-not-at-top
   from bert_tf.tasks import ner  # pylint: disable=g-import-not-at-top
-  from squad_hf import bert_learning_rate, reference_optimizer  # pylint: disable=g-import-not-at-top
+  from squad_hf import bert_learning_rate, clipped_update, reference_optimizer  # pylint: disable=g-import-not-at-top
   torch.set_num_threads(args.threads or os.cpu_count())
   torch.manual_seed(seed)
   tokenizer = tokenization.FullTokenizer(
@@ -206,10 +206,7 @@ def run_hf(args, seed):
     b = batch(tr, rows)
     out = model(input_ids=b["input_ids"], attention_mask=b["input_mask"],
                 token_type_ids=b["segment_ids"], labels=b["labels"])
-    out.loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-    optimizer.step()
-    optimizer.zero_grad()
+    clipped_update(torch, model, optimizer, out.loss)
     if step % 50 == 0:
       print("step %d/%d loss %.4f (%.0f s)" % (step, num_train,
                                                out.loss.item(),

@@ -150,6 +150,14 @@ def reference_optimizer(torch, model, lr):
   return reference_adamw(torch)(bert_param_groups(model), lr=lr)
 
 
+def clipped_update(torch, model, optimizer, loss):
+  """One update as BERT's: backward, clip the global norm to 1.0, step."""
+  loss.backward()
+  torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+  optimizer.step()
+  optimizer.zero_grad()
+
+
 def bert_learning_rate(lr, step, num_warmup, num_train):
   """BERT's schedule at `step`: linear warm-up, then linear decay to 0."""
   if step < num_warmup:

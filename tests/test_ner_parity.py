@@ -53,7 +53,7 @@ def _windows(vocab_file, seq, stride, n):
 def test_token_classification_steps_match_hf(tmp_path, tiny_vocab_file):
   sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
       os.path.abspath(__file__))), "bench"))
-  from squad_hf import bert_learning_rate, reference_optimizer  # pylint: disable=g-import-not-at-top
+  from squad_hf import bert_learning_rate, clipped_update, reference_optimizer  # pylint: disable=g-import-not-at-top
   torch.manual_seed(0)
   vocab_size = len(open(tiny_vocab_file).read().split())
   hf_config = transformers.BertConfig(
@@ -123,10 +123,7 @@ def test_token_classification_steps_match_hf(tmp_path, tiny_vocab_file):
              attention_mask=as_long(arrays["input_mask"]),
              token_type_ids=as_long(arrays["segment_ids"]),
              labels=as_long(hf_labels))
-    out.loss.backward()
-    torch.nn.utils.clip_grad_norm_(hf.parameters(), 1.0)
-    optimizer.step()
-    optimizer.zero_grad()
+    clipped_update(torch, hf, optimizer, out.loss)
     theirs.append(out.loss.item())
   their_kernel = hf.bert.encoder.layer[1].intermediate.dense.weight.detach(
       ).numpy().T

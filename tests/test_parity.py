@@ -202,7 +202,7 @@ def test_squad_fine_tuning_steps_match_hf(tmp_path):
   import sys  # pylint: disable=g-import-not-at-top
   sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
       os.path.abspath(__file__))), "bench"))
-  from squad_hf import bert_learning_rate, reference_optimizer  # pylint: disable=g-import-not-at-top
+  from squad_hf import bert_learning_rate, clipped_update, reference_optimizer  # pylint: disable=g-import-not-at-top
   from bert_tf import heads  # pylint: disable=g-import-not-at-top
   from bert_tf import optimization  # pylint: disable=g-import-not-at-top
   torch.manual_seed(0)
@@ -276,10 +276,7 @@ def test_squad_fine_tuning_steps_match_hf(tmp_path):
     out = hf(input_ids=as_long(ids), attention_mask=as_long(mask),
              token_type_ids=as_long(seg), start_positions=as_long(starts),
              end_positions=as_long(ends))
-    out.loss.backward()
-    torch.nn.utils.clip_grad_norm_(hf.parameters(), 1.0)
-    optimizer.step()
-    optimizer.zero_grad()
+    clipped_update(torch, hf, optimizer, out.loss)
     theirs.append(out.loss.item())
   their_kernel = hf.bert.encoder.layer[1].intermediate.dense.weight.detach(
       ).numpy().T
