@@ -16,7 +16,7 @@ from setuptools import find_packages, setup
 
 TF_VERSION = "2.15.1"
 
-# The scripts, as bert_tf/scripts/__init__.py lists them.
+# The scripts, as bert_tf/scripts.py lists them.
 SCRIPTS = ("run_classifier", "run_squad", "run_pretraining", "run_ner",
            "create_pretraining_data", "prepare_corpus",
            "run_classifier_with_tfhub", "extract_features", "run_sweep")
@@ -55,7 +55,7 @@ setup(
     package_data={"bert_tf": ["configs/*.json"]},
     # The reference's scripts stay top-level modules (`import run_classifier`
     # works as with Google's repository) and are console commands of the same
-    # name; `python -m bert_tf.scripts.<name>` runs them too.
+    # name; `python -m bert_tf.<name>` (bert_tf/<name>.py) runs them too.
     py_modules=list(SCRIPTS),
     entry_points={"console_scripts": [
         "%s = bert_tf.scripts:%s" % (name, name) for name in SCRIPTS]},

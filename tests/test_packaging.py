@@ -4,7 +4,7 @@ Builds the wheel from a copy of the sources, installs it without
 dependencies into a scratch environment beside the test venv (TensorFlow and
 the other dependencies come from the test venv's site-packages through a
 .pth line), and from a directory outside the repository runs every console
-script's --help, `python -m bert_tf.scripts.<name>`, and two tiny runs
+script's --help and `python -m bert_tf.<name> --help`, and two tiny runs
 (create_pretraining_data.py and a run_classifier.py training) with the
 bert_config.json shipped as package data.
 """
@@ -84,7 +84,7 @@ def test_wheel_holds_every_script_and_the_configs(installed):
   names = zipfile.ZipFile(wheel).namelist()
   for script in scripts.SCRIPTS:
     assert script + ".py" in names
-    assert "bert_tf/scripts/%s.py" % script in names
+    assert "bert_tf/%s.py" % script in names
   configs = [n for n in names if n.startswith("bert_tf/configs/")]
   assert "bert_tf/configs/bert_tiny_L-2_H-128_A-2.json" in configs
   assert len(configs) >= 7
@@ -111,8 +111,8 @@ def test_installed_package_comes_from_the_wheel(installed):
 def test_every_script_help_installed(installed):
   bin_dir, env, work, _ = installed
   commands = [[str(bin_dir / name), "--help"] for name in scripts.SCRIPTS]
-  commands += [[str(bin_dir / "python"), "-m", "bert_tf.scripts." + name,
-                "--help"] for name in ("run_classifier", "run_sweep")]
+  commands += [[str(bin_dir / "python"), "-m", "bert_tf." + name, "--help"]
+               for name in scripts.SCRIPTS]
   with concurrent.futures.ThreadPoolExecutor(2) as pool:
     results = list(pool.map(lambda c: _run(c, str(work), env), commands))
   for cmd, (rc, out) in zip(commands, results):

@@ -217,7 +217,7 @@ def test_base_flags_to_config_and_horovod_command(tmp_path, tiny_task):
   cmd = launcher.command({"learning_rate": 3e-05, "train_batch_size": 16},
                          "/sweep/trial-002", 40)
   assert cmd[:6] == ["horovodrun", "-np", "4", "/usr/bin/python3", "-m",
-                     "bert_tf.scripts.run_classifier"]
+                     "bert_tf.run_classifier"]
   assert cmd[6:6 + len(tiny_task)] == tiny_task
   tail = cmd[6 + len(tiny_task):]
   assert tail == ["--keep_checkpoint_max=1", "--learning_rate=3e-05",
@@ -226,7 +226,7 @@ def test_base_flags_to_config_and_horovod_command(tmp_path, tiny_task):
                   "--do_predict=false", "--use_horovod"]
   plain = sweep.SubprocessLauncher("squad", ["--train_file=t.json"], {})
   cmd = plain.command({"learning_rate": 1e-4}, "/o", 8)
-  assert cmd[1:3] == ["-m", "bert_tf.scripts.run_squad"]
+  assert cmd[1:3] == ["-m", "bert_tf.run_squad"]
   assert "--use_horovod" not in cmd
   assert "horovodrun" not in cmd and "--do_predict=false" not in cmd
 

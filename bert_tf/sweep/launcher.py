@@ -1,7 +1,7 @@
 """Launchers: run one chunk of a trial (train to step k, evaluate).
 
 In this process (`InProcessLauncher`) or as a `[horovodrun -np N] python -m
-bert_tf.scripts.run_*` subprocess per chunk (`SubprocessLauncher`).
+bert_tf.run_*` subprocess per chunk (`SubprocessLauncher`).
 """
 
 import collections
@@ -82,7 +82,7 @@ class SubprocessLauncher(object):
     python: the interpreter.
     horovodrun: the horovodrun executable.
     module: the module the trials run (`python -m module`); default the
-      task's script through `bert_tf.scripts`, installed or not.
+      task's script through `python -m bert_tf.run_*`, installed or not.
     env: environment for the subprocess (default: this one's).
   """
 
@@ -96,7 +96,7 @@ class SubprocessLauncher(object):
     self.python = python
     self.horovodrun = horovodrun
     self.script = config.SCRIPTS[task]
-    self.module = module or "bert_tf.scripts." + self.script[:-len(".py")]
+    self.module = module or "bert_tf." + self.script[:-len(".py")]
     self.env = env
 
   def describe(self):

@@ -1,6 +1,8 @@
 """Runs run_sweep.py, installed or not.
 
-  python -m bert_tf.scripts.run_sweep --help
+  python -m bert_tf.run_sweep --help
+
+(A launcher: the script is the top-level module; see `bert_tf.scripts`.)
 """
 
 from bert_tf import scripts

@@ -1,6 +1,8 @@
 """Runs create_pretraining_data.py, installed or not.
 
-  python -m bert_tf.scripts.create_pretraining_data --help
+  python -m bert_tf.create_pretraining_data --help
+
+(A launcher: the script is the top-level module; see `bert_tf.scripts`.)
 """
 
 from bert_tf import scripts

@@ -3,9 +3,9 @@
 Each of the reference's scripts (`run_classifier.py`, ...) is a top-level
 module, so that `import run_classifier` works as with Google's repository.
 Installed, each is also a console command of the same name (`run_classifier
---help`) and a module of this package (`python -m
-bert_tf.scripts.run_classifier --help`); all three run the script's
-`if __name__ == "__main__"` block.
+--help`, the functions below) and a module of the package (`python -m
+bert_tf.run_classifier --help`: bert_tf/run_classifier.py, a launcher); all
+three run the script's `if __name__ == "__main__"` block through `launch`.
 """
 
 import runpy

@@ -1,6 +1,8 @@
 """Runs run_ner.py, installed or not.
 
-  python -m bert_tf.scripts.run_ner --help
+  python -m bert_tf.run_ner --help
+
+(A launcher: the script is the top-level module; see `bert_tf.scripts`.)
 """
 
 from bert_tf import scripts

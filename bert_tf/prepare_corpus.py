@@ -1,6 +1,8 @@
 """Runs prepare_corpus.py, installed or not.
 
-  python -m bert_tf.scripts.prepare_corpus --help
+  python -m bert_tf.prepare_corpus --help
+
+(A launcher: the script is the top-level module; see `bert_tf.scripts`.)
 """
 
 from bert_tf import scripts

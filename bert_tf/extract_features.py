@@ -1,6 +1,8 @@
 """Runs extract_features.py, installed or not.
 
-  python -m bert_tf.scripts.extract_features --help
+  python -m bert_tf.extract_features --help
+
+(A launcher: the script is the top-level module; see `bert_tf.scripts`.)
 """
 
 from bert_tf import scripts

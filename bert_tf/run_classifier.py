@@ -1,6 +1,8 @@
 """Runs run_classifier.py, installed or not.
 
-  python -m bert_tf.scripts.run_classifier --help
+  python -m bert_tf.run_classifier --help
+
+(A launcher: the script is the top-level module; see `bert_tf.scripts`.)
 """
 
 from bert_tf import scripts
