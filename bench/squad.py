@@ -95,6 +95,10 @@ def main():
            "a full permutation every epoch")
   parser.add_argument("--work_name", default=None,
                       help="subdirectory of --results_dir for this run")
+  parser.add_argument(
+      "--log_every_n_steps", type=int, default=20,
+      help="step log and loss summaries every N steps (1: the whole loss "
+           "curve, as bench/whole_run_parity.py reads it)")
   args = parser.parse_args()
 
   os.makedirs(args.results_dir, exist_ok=True)
@@ -133,7 +137,7 @@ def main():
       num_train_epochs=0.05 if args.quick else args.num_train_epochs,
       save_checkpoints_steps=100000, random_seed=args.random_seed,
       shuffle_buffer=args.shuffle_buffer,
-      log_every_n_steps=20)
+      log_every_n_steps=args.log_every_n_steps)
   start = time.time()
   result = squad_runner.run(cfg)
   wall = time.time() - start
@@ -154,6 +158,7 @@ def main():
       "predict_examples_per_sec": result["predict_summary"][
           "examples_per_sec"],
       "total_wall_sec": round(wall, 1),
+      "model_dir": cfg.output_dir,
       "machine": "%s, %d cores" % (platform.machine(), os.cpu_count()),
   }
   path = args.json or os.path.join(

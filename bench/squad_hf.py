@@ -158,6 +158,34 @@ def clipped_update(torch, model, optimizer, loss):
   optimizer.zero_grad()
 
 
+def initial_head(model_dir, weights_name, bias_name, timeout=1800):
+  """The (weights, bias) numpy arrays of bert_tf's head before training.
+
+  Reads them from `model_dir/model.ckpt-0` (the estimator saves it when
+  training starts), waiting up to `timeout` seconds for a bert_tf run
+  started beside this one to write it. The reference's heads keep the
+  weights as [num_outputs, hidden], the layout of a torch Linear's weight.
+  """
+  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+  prefix = os.path.join(model_dir, "model.ckpt-0")
+  deadline = time.time() + timeout
+  while not os.path.exists(prefix + ".index"):
+    if time.time() > deadline:
+      raise SystemExit("no %s.index after %d s: is the bert_tf run "
+                       "writing to %s?" % (prefix, timeout, model_dir))
+    time.sleep(5)
+  time.sleep(5)  # the data file is written before the index; settle anyway
+  reader = tf.train.load_checkpoint(prefix)
+  return reader.get_tensor(weights_name), reader.get_tensor(bias_name)
+
+
+def copy_head(torch, linear, weights, bias):
+  """Sets a torch Linear to bert_tf's head ([out, hidden] weights, [out])."""
+  with torch.no_grad():
+    linear.weight.copy_(torch.from_numpy(weights))
+    linear.bias.copy_(torch.from_numpy(bias))
+
+
 def bert_learning_rate(lr, step, num_warmup, num_train):
   """BERT's schedule at `step`: linear warm-up, then linear decay to 0."""
   if step < num_warmup:
@@ -177,6 +205,11 @@ def main():
       help="0: a full permutation of the windows every epoch; N > 0: "
            "tf.data's buffered shuffle with N records, as bert_tf reads its "
            "TFRecord (bench/squad.py's default 100 is the reference's)")
+  parser.add_argument(
+      "--init_head_from", default=None,
+      help="a bert_tf model_dir: start from its head at step 0 "
+           "(model.ckpt-0; waits for a run started beside this one), so "
+           "that both sides start from the same weights")
   parser.add_argument(
       "--optimizer", choices=("torch_adamw", "reference_adamw"),
       default="torch_adamw",
@@ -222,6 +255,10 @@ def main():
     dropout = dict(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
   model = transformers.BertForQuestionAnswering.from_pretrained(hf_dir,
                                                                 **dropout)
+  if args.init_head_from:
+    copy_head(torch, model.qa_outputs, *initial_head(
+        args.init_head_from, "cls/squad/output_weights",
+        "cls/squad/output_bias"))
   groups = bert_param_groups(model)
   if args.optimizer == "torch_adamw":
     optimizer = torch.optim.AdamW(groups, lr=args.learning_rate, eps=1e-6)
@@ -301,6 +338,8 @@ def main():
       "f1": metrics["f1"],
       "first_20_loss": float(np.mean(losses[:20])),
       "last_20_loss": float(np.mean(losses[-20:])),
+      "losses": losses,
+      "init_head_from": args.init_head_from,
       "train_examples_per_sec": round(num_steps * args.train_batch_size /
                                       train_wall, 3),
       "train_wall_sec": round(train_wall, 1),
