@@ -1,4 +1,5 @@
-"""python -m bert_tf.benchmark: FLOPs formula, a tiny run, JSON and table."""
+"""python -m bert_tf.benchmark: FLOPs formula, flags, a tiny run, JSON and
+table."""
 
 import json
 import os
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 
+import bert_tf
 from bert_tf import benchmark
 from bert_tf import heads
 from bert_tf import modeling
@@ -76,6 +78,63 @@ def test_base_flops_and_config_names():
   assert cfg.xla is True and cfg.precision == "bf16"
   assert cfg.modes == ("predict",)
   assert cfg.json_path == "benchmark-tiny-seq128-bf16-xla.json"
+
+
+def test_configs_come_from_the_package(tmp_path, monkeypatch):
+  path, _ = benchmark.resolve_config("tiny")
+  assert os.path.dirname(path) == bert_tf.CONFIG_DIR
+  (tmp_path / "bert_huge_L-99.json").write_text(json.dumps(TINY))
+  monkeypatch.setattr(bert_tf, "CONFIG_DIR", str(tmp_path))
+  assert benchmark.resolve_config("huge") == (
+      str(tmp_path / "bert_huge_L-99.json"), "huge")
+  monkeypatch.chdir(tmp_path)  # not found relative to the checkout
+  with pytest.raises(ValueError, match="bert_huge_L-99.json"):
+    benchmark.resolve_config("base")
+
+
+@pytest.mark.parametrize("argv, want", [
+    (["--hf=on", "--unfused=on", "--xla=off"],
+     dict(hf=True, unfused=True, xla=False)),
+    (["--hf=off", "--unfused=OFF", "--xla=on"],
+     dict(hf=False, unfused=False, xla=True)),
+    (["--hf=false", "--unfused=0", "--xla", "yes"],
+     dict(hf=False, unfused=False, xla=True)),
+    (["--hf=true", "--unfused=1", "--xla=no"],
+     dict(hf=True, unfused=True, xla=False)),
+    ([], dict(hf=True, unfused=True, xla=False, num_ranks=1, steps=5,
+              modes=("train", "predict"), config="base", seq_length=128,
+              batch_size=16, predict_batch_size=32, precision="fp32",
+              json_path="benchmark-base-seq128-fp32.json")),
+    (["--modes=train", "--num_ranks=2", "--json=x.json"],
+     dict(modes=("train",), num_ranks=2, json_path="x.json")),
+])
+def test_flags(argv, want):
+  cfg = benchmark.parse_args(argv)
+  for name, value in want.items():
+    assert getattr(cfg, name) == value, name
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--hf=maybe"], "expected on or off, got 'maybe'"),
+    (["--precision=fp8"], "--precision"),
+    (["--modes=train,fit"], "--modes must be among train, predict"),
+    (["--steps=0"], "--steps"),
+    (["--num_ranks=0"], "--num_ranks"),
+    (["--warmup_steps=-1"], "--warmup_steps"),
+    (["--batchsize=3"], "batchsize"),
+    (["extra"], "unrecognized arguments: extra"),
+])
+def test_bad_flags_are_usage_errors(argv, message, capsys):
+  assert benchmark.main(argv) == 2
+  err = capsys.readouterr().err
+  assert message in err and "usage: python -m bert_tf.benchmark" in err
+
+
+def test_help_lists_the_flags(capsys):
+  assert benchmark.main(["--help"]) == 0
+  out = capsys.readouterr().out
+  for name in ("--config", "--hf", "--unfused", "--xla", "--json"):
+    assert name in out, name
 
 
 def test_tiny_run_json_and_table(tmp_path, capsys):
