@@ -787,3 +787,34 @@ def test_cli(tmp_path, capsys):
   assert v1 == pytest.approx({"exact_match": 0.0, "f1": 200.0 / 3})
   assert squad_eval.main([str(tmp_path / "nope.json"), pred_file]) == 2
   assert "nope.json" in capsys.readouterr().err
+
+
+def test_cli_spellings_of_the_official_scripts(tmp_path, capsys):
+  dataset = _dataset([("q1", ["Denver Broncos"]), ("q2", [])])
+  data_file = _write_json(tmp_path / "data.json", dataset)
+  pred_file = _write_json(tmp_path / "pred.json",
+                          {"q1": "Broncos", "q2": "Panthers"})
+  na_file = _write_json(tmp_path / "na.json", {"q1": 0.2, "q2": 0.7})
+  results = []
+  for flags in (["-n", na_file, "-t", "0.5", "--version-2", "-o"],
+                ["--na_prob_file=" + na_file, "--na_prob_thresh=0.5",
+                 "--version_2", "--out_file"]):
+    out_file = str(tmp_path / ("out%d.json" % len(results)))
+    # Flags before, between and after the two file arguments.
+    assert squad_eval.main([data_file] + flags[:2] + [pred_file] +
+                           flags[2:] + [out_file]) == 0
+    results.append(json.loads(capsys.readouterr().out))
+    with open(out_file, encoding="utf-8") as f:
+      assert json.load(f) == results[-1]
+  assert results[0] == results[1]
+  # q2's no-answer probability 0.7 > 0.5: predicted unanswerable, correct.
+  assert results[0]["NoAns_exact"] == 100.0
+  for argv, message in (([data_file], "expected DATA_FILE PRED_FILE"),
+                        ([data_file, pred_file, "--na-prob-thresh=x"],
+                         "na-prob-thresh"),
+                        ([data_file, pred_file, "--frobnicate"],
+                         "frobnicate")):
+    assert squad_eval.main(argv) == 2
+    assert message in capsys.readouterr().err
+  assert squad_eval.main(["--help"]) == 0
+  assert "--na-prob-file" in capsys.readouterr().out

@@ -21,18 +21,20 @@ threshold for exact match and for F1 is searched.
 A question without a prediction scores 0 (the official v1.1 script does the
 same; the v2.0 script crashes) and is reported through a warning.
 
-Usage:
+Usage (the official scripts' command line; absl flags of its own):
   python -m bert_tf.tasks.squad_eval DATA_FILE PRED_FILE \\
-      [--na-prob-file NA_PROB_FILE] [--version_2] [--out-file OUT_FILE]
+      [--na-prob-file NA_PROB_FILE] [--na-prob-thresh T] [--version_2] \\
+      [--out-file OUT_FILE]
 """
 
-import argparse
 import collections
 import json
 import logging
 import re
 import string
 import sys
+
+from absl import flags
 
 _PUNCTUATION = frozenset(string.punctuation)
 _ARTICLES_RE = re.compile(r"\b(a|an|the)\b", re.UNICODE)
@@ -357,30 +359,58 @@ def evaluate_file(data_file, prediction_file, na_prob_file=None,
   return result
 
 
+_PROG = "python -m bert_tf.tasks.squad_eval"
+_USAGE = ("usage: %s DATA_FILE PRED_FILE [--na-prob-file NA_PROB_FILE] "
+          "[--na-prob-thresh T] [--version_2] [--out-file OUT_FILE]" % _PROG)
+
+
+def _cli_flags():
+  """A fresh `flags.FlagValues` with the command line's flags: the official
+  scripts' names (`--na-prob-file`, `-n`, ...) and their snake_case forms."""
+  values = flags.FlagValues()
+  flags.DEFINE_string("na_prob_file", None,
+                      "JSON object qas_id -> no-answer probability "
+                      "(SQuAD 2.0).", short_name="n", flag_values=values)
+  flags.DEFINE_float("na_prob_thresh", 1.0,
+                     "Predict no answer when na_prob is above this "
+                     "(SQuAD 2.0).", short_name="t", flag_values=values)
+  flags.DEFINE_bool("version_2", False, "Use the SQuAD 2.0 metrics.",
+                    flag_values=values)
+  flags.DEFINE_string("out_file", None, "Also write the metrics JSON here.",
+                      short_name="o", flag_values=values)
+  for name in ("na_prob_file", "na_prob_thresh", "version_2", "out_file"):
+    flags.DEFINE_alias(name.replace("_", "-"), name, flag_values=values)
+  return values
+
+
 def main(argv=None):
-  parser = argparse.ArgumentParser(
-      description="Evaluate SQuAD v1.1 / v2.0 predictions (EM and F1).")
-  parser.add_argument("data_file", help="SQuAD JSON file with gold answers.")
-  parser.add_argument("pred_file", help="JSON object qas_id -> answer.")
-  parser.add_argument("--na-prob-file", "--na_prob_file", "-n",
-                      dest="na_prob_file",
-                      default=None,
-                      help="JSON object qas_id -> no-answer probability "
-                      "(SQuAD 2.0).")
-  parser.add_argument("--na-prob-thresh", "--na_prob_thresh", "-t",
-                      dest="na_prob_thresh", type=float, default=1.0,
-                      help="Predict no answer when na_prob is above this "
-                      "(SQuAD 2.0).")
-  parser.add_argument("--version_2", "--version-2", dest="version_2",
-                      action="store_true", help="Use the SQuAD 2.0 metrics.")
-  parser.add_argument("--out-file", "--out_file", "-o", dest="out_file",
-                      default=None, help="Also write the metrics JSON here.")
-  args = parser.parse_args(argv)
+  """Evaluates DATA_FILE PRED_FILE; returns the process exit status.
+
+  Args:
+    argv: the arguments after the program name (default: sys.argv[1:]).
+  """
+  argv = sys.argv[1:] if argv is None else list(argv)
+  values = _cli_flags()
+  if set(argv) & {"-h", "--help", "--helpfull"}:
+    print("%s\n\nEvaluate SQuAD v1.1 / v2.0 predictions (EM and F1).\n"
+          "DATA_FILE: SQuAD JSON file with gold answers; PRED_FILE: JSON "
+          "object qas_id -> answer.\n\n%s" % (
+              _USAGE, values.get_help(include_special_flags=False)))
+    return 0
+  try:
+    positional = values([_PROG] + argv)[1:]
+    if len(positional) != 2:
+      raise flags.Error("expected DATA_FILE PRED_FILE, got %d argument(s)"
+                        % len(positional))
+  except flags.Error as e:
+    print("%s\nerror: %s" % (_USAGE, e), file=sys.stderr)
+    return 2
   logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
   try:
-    result = evaluate_file(args.data_file, args.pred_file, args.na_prob_file,
-                           version_2=args.version_2, output_file=args.out_file,
-                           na_prob_thresh=args.na_prob_thresh)
+    result = evaluate_file(positional[0], positional[1], values.na_prob_file,
+                           version_2=values.version_2,
+                           output_file=values.out_file,
+                           na_prob_thresh=values.na_prob_thresh)
   except (OSError, ValueError) as e:
     print("error: %s" % e, file=sys.stderr)
     return 2
