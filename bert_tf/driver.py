@@ -593,7 +593,8 @@ def evaluation_steps(run):
     step = int(round(every * k))
     if step >= total:
       break
-    if not points or step > points[-1]:
+    # An epoch shorter than a step rounds to step 0: nothing to evaluate yet.
+    if step >= 1 and (not points or step > points[-1]):
       points.append(step)
     k += 1
   return points + [total]

@@ -238,6 +238,10 @@ def test_train_steps_formula():
   assert driver.evaluation_steps(_FakeRun(10, 3.0)) == []
   assert np.isclose(driver.evaluation_steps(
       _FakeRun(7, 2.5, epochs=1.0))[-1], 7)
+  # Epochs shorter than a step: never an evaluation at step 0 (before any
+  # checkpoint), e.g. 16 examples, batch 32, 3 epochs.
+  assert driver.evaluation_steps(_FakeRun(1, 0.5, epochs=1.0)) == [1]
+  assert driver.evaluation_steps(_FakeRun(3, 0.4, epochs=1.0)) == [1, 2, 3]
 
 
 class _FakeRun(object):
