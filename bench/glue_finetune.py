@@ -7,18 +7,25 @@ The reference's recipe by default: seq 128, batch 32, 3 epochs, warmup 10%,
 learning rate 5e-5. Converts ../shared/models/minilm-l6-h384-uncased to Google
 format (cached under bench/results/), trains with run_classifier's library
 call, evaluates on the full dev set, prints a table and writes JSON.
+
+`--no_dropout` and `--shuffle_buffer=1` (the training TFRecord in file
+order, epoch after epoch) with `--log_every_n_steps=1` are the settings of
+bench/whole_run_parity.py's comparison with bench/glue_hf.py.
 """
 
 import argparse
-import csv
 import json
 import os
 import platform
+import shutil
 import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+
+from squad import no_dropout_config  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from bert_tf import convert  # pylint: disable=g-import-not-at-top
 from bert_tf.tasks import classifier
@@ -53,8 +60,9 @@ def subset_dir(task_dir, max_train, results_dir, task):
   return out
 
 
-def main():
-  parser = argparse.ArgumentParser(description=__doc__)
+def recipe_parser(description):
+  """The task and recipe arguments shared with bench/glue_hf.py."""
+  parser = argparse.ArgumentParser(description=description)
   parser.add_argument("--task", default="mrpc", choices=sorted(TASK_DIRS))
   parser.add_argument("--learning_rate", type=float, default=5e-5)
   parser.add_argument("--num_train_epochs", type=float, default=3.0)
@@ -64,14 +72,33 @@ def main():
   parser.add_argument("--max_train_examples", type=int, default=0,
                       help="use only the first N training rows (0 = all)")
   parser.add_argument("--random_seed", type=int, default=12345)
+  parser.add_argument("--no_dropout", action="store_true",
+                      help="dropout off in training (encoder, attention "
+                      "and the classifier head)")
+  parser.add_argument(
+      "--shuffle_buffer", type=int, default=100,
+      help="training records in the shuffle buffer: 100 as the reference; "
+      "0 a full permutation every epoch; 1 the file order every epoch")
+  parser.add_argument(
+      "--log_every_n_steps", type=int, default=20,
+      help="step log and loss summaries every N steps (1: the whole loss "
+      "curve, as bench/whole_run_parity.py reads it)")
+  parser.add_argument("--work_name", default=None,
+                      help="subdirectory of --results_dir for this run "
+                      "(default: a name from the task and recipe)")
+  parser.add_argument("--results_dir", default=os.path.join(ROOT, "bench",
+                                                            "results"))
+  parser.add_argument("--json", default=None, help="output JSON path")
+  return parser
+
+
+def main():
+  parser = recipe_parser(__doc__)
   parser.add_argument("--eval_every_epochs", type=float, default=None,
                       help="evaluate on dev after every this many epochs")
   parser.add_argument("--keep_best_checkpoint_by", default=None,
                       help="keep (and report) the best checkpoint by this "
                       "metric, e.g. eval_accuracy")
-  parser.add_argument("--results_dir", default=os.path.join(ROOT, "bench",
-                                                            "results"))
-  parser.add_argument("--json", default=None, help="output JSON path")
   args = parser.parse_args()
 
   os.makedirs(args.results_dir, exist_ok=True)
@@ -80,28 +107,35 @@ def main():
   if args.max_train_examples:
     data_dir = subset_dir(data_dir, args.max_train_examples, args.results_dir,
                           args.task)
-  run_name = "%s-lr%g-seed%d%s%s" % (
+  run_name = "%s-lr%g-seed%d%s%s%s%s" % (
       args.task, args.learning_rate, args.random_seed,
       "-n%d" % args.max_train_examples if args.max_train_examples else "",
-      "-every%g" % args.eval_every_epochs if args.eval_every_epochs else "")
-  output_dir = os.path.join(args.results_dir, run_name)
-  if os.path.exists(output_dir):
-    import shutil  # pylint: disable=g-import-not-at-top
-    shutil.rmtree(output_dir)
+      "-every%g" % args.eval_every_epochs if args.eval_every_epochs else "",
+      "-shuffle%d" % args.shuffle_buffer if args.shuffle_buffer != 100
+      else "", "-nodropout" if args.no_dropout else "")
+  work = os.path.join(args.results_dir, args.work_name or run_name)
+  if os.path.exists(work):
+    shutil.rmtree(work)
+  os.makedirs(work)
+  bert_config_file = os.path.join(model_dir, "bert_config.json")
+  if args.no_dropout:
+    bert_config_file = no_dropout_config(bert_config_file, work)
 
   cfg = classifier.ClassifierConfig(
       task_name=args.task, data_dir=data_dir,
-      bert_config_file=os.path.join(model_dir, "bert_config.json"),
+      bert_config_file=bert_config_file,
       vocab_file=os.path.join(model_dir, "vocab.txt"),
       init_checkpoint=os.path.join(model_dir, "bert_model.ckpt"),
-      output_dir=output_dir, do_lower_case=True,
+      output_dir=os.path.join(work, "model"), do_lower_case=True,
       max_seq_length=args.max_seq_length, do_train=True, do_eval=True,
       train_batch_size=args.train_batch_size, eval_batch_size=32,
       learning_rate=args.learning_rate,
       num_train_epochs=args.num_train_epochs,
       warmup_proportion=args.warmup_proportion,
       save_checkpoints_steps=100000, random_seed=args.random_seed,
-      log_every_n_steps=20, eval_every_epochs=args.eval_every_epochs,
+      shuffle_buffer=args.shuffle_buffer,
+      log_every_n_steps=args.log_every_n_steps,
+      eval_every_epochs=args.eval_every_epochs,
       keep_best_checkpoint_by=args.keep_best_checkpoint_by)
   start = time.time()
   result = classifier.run(cfg)
@@ -117,7 +151,9 @@ def main():
       "train_examples": n_train,
       "recipe": {k: getattr(args, k) for k in (
           "learning_rate", "num_train_epochs", "train_batch_size",
-          "max_seq_length", "warmup_proportion", "random_seed")},
+          "max_seq_length", "warmup_proportion", "random_seed",
+          "shuffle_buffer", "no_dropout")},
+      "num_train_steps": result.get("num_train_steps"),
       "dev_accuracy": ev.get("eval_accuracy"),
       "dev_f1": ev.get("f1"),
       "dev_loss": ev.get("eval_loss"),
@@ -132,6 +168,7 @@ def main():
       "best": ({k: v for k, v in result["best"].items() if k != "metrics"}
                if result.get("best") else None),
       "total_wall_sec": round(wall, 1),
+      "model_dir": cfg.output_dir,
       "machine": "%s, %d cores" % (platform.processor() or platform.machine(),
                                    os.cpu_count()),
   }
@@ -141,11 +178,12 @@ def main():
   print("\n| task | train ex | lr | epochs | dev acc | dev F1 | train ex/s |"
         " train time |")
   print("|---|---|---|---|---|---|---|---|")
-  print("| %s | %d | %g | %g | %.4f | %s | %.1f | %.0f s |" % (
+  rate = record["train_examples_per_sec"]  # None: too few steps to time
+  print("| %s | %d | %g | %g | %.4f | %s | %s | %.0f s |" % (
       args.task, n_train, args.learning_rate, args.num_train_epochs,
       record["dev_accuracy"],
       "%.4f" % record["dev_f1"] if record["dev_f1"] is not None else "-",
-      record["train_examples_per_sec"], record["train_wall_sec"]))
+      "%.1f" % rate if rate is not None else "-", record["train_wall_sec"]))
   if record["eval_history"]:
     print("\n| epoch | step | dev acc | dev F1 | dev loss |")
     print("|---|---|---|---|---|")

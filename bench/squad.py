@@ -66,6 +66,19 @@ def save_and_print(path, record, cells):
   print("JSON: " + path)
 
 
+def no_dropout_config(bert_config_file, out_dir):
+  """Writes a copy of a bert_config.json with every dropout off (encoder,
+  attention and the classifier head's) to `out_dir`; returns its path."""
+  with open(bert_config_file) as f:
+    config = json.load(f)
+  config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+                classifier_dropout=0.0)
+  path = os.path.join(out_dir, "bert_config_no_dropout.json")
+  with open(path, "w") as f:
+    json.dump(config, f, indent=2)
+  return path
+
+
 def recipe_parser(description):
   """The split and recipe arguments shared with bench/squad_hf.py."""
   parser = argparse.ArgumentParser(description=description)
@@ -118,12 +131,7 @@ def main():
 
   bert_config_file = os.path.join(model_dir, "bert_config.json")
   if args.no_dropout:
-    with open(bert_config_file) as f:
-      config = json.load(f)
-    config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    bert_config_file = os.path.join(work, "bert_config_no_dropout.json")
-    with open(bert_config_file, "w") as f:
-      json.dump(config, f, indent=2)
+    bert_config_file = no_dropout_config(bert_config_file, work)
   cfg = squad_runner.SquadConfig(
       bert_config_file=bert_config_file,
       vocab_file=os.path.join(model_dir, "vocab.txt"),

@@ -193,18 +193,10 @@ def bert_learning_rate(lr, step, num_warmup, num_train):
   return lr * (1.0 - step / num_train)
 
 
-def main():
-  parser = recipe_parser(__doc__)
-  parser.add_argument("--predict_batch_size", type=int, default=32)
-  parser.add_argument("--warmup_proportion", type=float, default=0.1)
-  parser.add_argument("--threads", type=int, default=0)
-  parser.add_argument("--work_name", default=None,
-                      help="subdirectory of --results_dir for this run")
-  parser.add_argument(
-      "--shuffle_buffer", type=int, default=0,
-      help="0: a full permutation of the windows every epoch; N > 0: "
-           "tf.data's buffered shuffle with N records, as bert_tf reads its "
-           "TFRecord (bench/squad.py's default 100 is the reference's)")
+def add_hf_arguments(parser):
+  """The training options of the HF benchmarks (squad_hf, glue_hf)."""
+  parser.add_argument("--threads", type=int, default=0,
+                      help="torch threads (0: one per core)")
   parser.add_argument(
       "--init_head_from", default=None,
       help="a bert_tf model_dir: start from its head at step 0 "
@@ -216,6 +208,84 @@ def main():
       help="torch.optim.AdamW (bias-corrected moments), or the BERT "
            "reference's AdamW update (no bias correction), written here in "
            "torch")
+
+
+def optimizer_and_schedule(torch, transformers, model, name, lr, num_warmup,
+                           num_steps):
+  """(optimizer, scheduler) over `model` with BERT's weight-decay exclusions.
+
+  name: "torch_adamw" (torch.optim.AdamW, eps 1e-6, and HF's linear
+  schedule) or "reference_adamw" (BERT's update and schedule).
+  """
+  groups = bert_param_groups(model)
+  if name == "torch_adamw":
+    optimizer = torch.optim.AdamW(groups, lr=lr, eps=1e-6)
+    return optimizer, transformers.get_linear_schedule_with_warmup(
+        optimizer, num_warmup, num_steps)
+  optimizer = reference_adamw(torch)(groups, lr=lr)
+  # The reference's schedule too: the linear decay runs from step 0
+  # (1 - t / T), and warm-up (t / W) replaces it for t < W.
+  return optimizer, torch.optim.lr_scheduler.LambdaLR(
+      optimizer, lambda t: t / num_warmup if t < num_warmup else
+      max(0.0, 1.0 - t / num_steps))
+
+
+def fine_tune(torch, model, optimizer, scheduler, tensors, stream, num_steps,
+              batch_size, log_every=20):
+  """Trains `model` for `num_steps` clipped updates (global norm 1.0).
+
+  Each batch holds the next `batch_size` record indices of `stream`, taken
+  from `tensors` (dict name -> tensor indexed by record); the model's loss
+  is the step's loss, printed every `log_every` steps. Returns (the losses
+  of every step, wall seconds).
+  """
+  model.train()
+  start = time.time()
+  losses = []
+  for step in range(num_steps):
+    idx = torch.tensor([next(stream) for _ in range(batch_size)])
+    batch = {k: v[idx] for k, v in tensors.items()}
+    loss = model(**batch).loss
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    losses.append(loss.item())
+    if (step + 1) % log_every == 0 or step + 1 == num_steps:
+      elapsed = time.time() - start
+      rate = (step + 1) * batch_size / elapsed
+      print("step %d/%d loss %.3f (mean of last 20 %.3f) %.2f ex/s ETA %.0f s"
+            % (step + 1, num_steps, losses[-1], np.mean(losses[-20:]), rate,
+               (num_steps - step - 1) * batch_size / rate), flush=True)
+  return losses, time.time() - start
+
+
+def training_record(args, losses, train_wall):
+  """The training entries of an HF benchmark's JSON record."""
+  return {
+      "first_20_loss": float(np.mean(losses[:20])),
+      "last_20_loss": float(np.mean(losses[-20:])),
+      "losses": losses,
+      "init_head_from": args.init_head_from,
+      "train_examples_per_sec": round(len(losses) * args.train_batch_size /
+                                      train_wall, 3),
+      "train_wall_sec": round(train_wall, 1),
+  }
+
+
+def main():
+  parser = recipe_parser(__doc__)
+  parser.add_argument("--predict_batch_size", type=int, default=32)
+  parser.add_argument("--warmup_proportion", type=float, default=0.1)
+  add_hf_arguments(parser)
+  parser.add_argument("--work_name", default=None,
+                      help="subdirectory of --results_dir for this run")
+  parser.add_argument(
+      "--shuffle_buffer", type=int, default=0,
+      help="0: a full permutation of the windows every epoch; N > 0: "
+           "tf.data's buffered shuffle with N records, as bert_tf reads its "
+           "TFRecord (bench/squad.py's default 100 is the reference's)")
   args = parser.parse_args()
 
   import torch  # pylint: disable=g-import-not-at-top
@@ -259,45 +329,14 @@ def main():
     copy_head(torch, model.qa_outputs, *initial_head(
         args.init_head_from, "cls/squad/output_weights",
         "cls/squad/output_bias"))
-  groups = bert_param_groups(model)
-  if args.optimizer == "torch_adamw":
-    optimizer = torch.optim.AdamW(groups, lr=args.learning_rate, eps=1e-6)
-  else:
-    optimizer = reference_adamw(torch)(groups, lr=args.learning_rate)
-  if args.optimizer == "torch_adamw":
-    scheduler = transformers.get_linear_schedule_with_warmup(
-        optimizer, num_warmup, num_steps)
-  else:
-    # The reference's schedule too: the linear decay runs from step 0
-    # (1 - t / T), and warm-up (t / W) replaces it for t < W.
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda t: t / num_warmup if t < num_warmup else
-        max(0.0, 1.0 - t / num_steps))
-  train = as_tensors(torch, train_features, True)
-  n = len(train_features)
-
-  model.train()
-  stream = example_stream(n, args.shuffle_buffer, rng)
-  start = time.time()
-  losses = []
-  for step in range(num_steps):
-    idx = torch.tensor([next(stream) for _ in range(args.train_batch_size)])
-    batch = {k: v[idx] for k, v in train.items()}
-    loss = model(**batch).loss
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-    optimizer.step()
-    scheduler.step()
-    optimizer.zero_grad(set_to_none=True)
-    losses.append(loss.item())
-    if (step + 1) % 20 == 0 or step + 1 == num_steps:
-      elapsed = time.time() - start
-      rate = (step + 1) * args.train_batch_size / elapsed
-      print("step %d/%d loss %.3f (mean of last 20 %.3f) %.2f ex/s ETA %.0f s"
-            % (step + 1, num_steps, losses[-1], np.mean(losses[-20:]), rate,
-               (num_steps - step - 1) * args.train_batch_size / rate),
-            flush=True)
-  train_wall = time.time() - start
+  optimizer, scheduler = optimizer_and_schedule(
+      torch, transformers, model, args.optimizer, args.learning_rate,
+      num_warmup, num_steps)
+  losses, train_wall = fine_tune(
+      torch, model, optimizer, scheduler,
+      as_tensors(torch, train_features, True),
+      example_stream(len(train_features), args.shuffle_buffer, rng),
+      num_steps, args.train_batch_size)
 
   model.eval()
   feats = as_tensors(torch, eval_features, False)
@@ -336,13 +375,7 @@ def main():
       "num_train_steps": num_steps,
       "exact_match": metrics["exact_match"],
       "f1": metrics["f1"],
-      "first_20_loss": float(np.mean(losses[:20])),
-      "last_20_loss": float(np.mean(losses[-20:])),
-      "losses": losses,
-      "init_head_from": args.init_head_from,
-      "train_examples_per_sec": round(num_steps * args.train_batch_size /
-                                      train_wall, 3),
-      "train_wall_sec": round(train_wall, 1),
+      **training_record(args, losses, train_wall),
       "predict_features_per_sec": round(len(eval_features) / predict_wall, 2),
   }
   path = args.json or os.path.join(

@@ -1,20 +1,26 @@
 """Whole-run parity with dropout off: bert_tf against Hugging Face, step by step.
 
   .venv/bin/python bench/whole_run_parity.py --task=squad      # ~35 min
+  .venv/bin/python bench/whole_run_parity.py --task=mrpc       # ~45 min
   .venv/bin/python bench/whole_run_parity.py --task=squad --collect_only
+  .venv/bin/python bench/whole_run_parity.py --task=mrpc \
+      --results_dir=/tmp/wrp --max_train_examples=64 --num_train_epochs=1
 
 Both sides fine-tune the shared MiniLM for the benchmark's full schedule with
-dropout off, on the same batches in the same order, from the same weights:
+dropout off, on the same batches in the same order, from the same weights
+(arguments this script does not know, such as the last line's, go to both):
 
-- bert_tf runs its benchmark script (bench/squad.py) with `--no_dropout` and
-  `--shuffle_buffer=1`, so it reads its training TFRecord in file order,
-  epoch after epoch (a one-record buffer is no shuffle), and writes the loss
-  of every step as a summary (`--log_every_n_steps=1`).
-- Hugging Face runs bench/squad_hf.py with the same file order (the windows
-  of `random.Random(seed)`-shuffled questions, as bert_tf writes them), its
-  one-record stream, BERT's update and schedule written in torch
-  (`--optimizer=reference_adamw`), dropout off, and the head bert_tf starts
-  from: it waits for bert_tf's `model.ckpt-0` and copies the head's weights.
+- bert_tf runs its benchmark script (bench/squad.py, bench/glue_finetune.py)
+  with `--no_dropout` and `--shuffle_buffer=1`, so it reads its training
+  TFRecord in file order, epoch after epoch (a one-record buffer is no
+  shuffle), and writes the loss of every step as a summary
+  (`--log_every_n_steps=1`).
+- Hugging Face runs bench/squad_hf.py (bench/glue_hf.py) with the same file
+  order (SQuAD: the windows of `random.Random(seed)`-shuffled questions, as
+  bert_tf writes them; MRPC: train.tsv's order), its one-record stream,
+  BERT's update and schedule written in torch (`--optimizer=reference_adamw`),
+  dropout off (the classifier head's too), and the head bert_tf starts from:
+  it waits for bert_tf's `model.ckpt-0` and copies the head's weights.
 
 The two runs go side by side, each pinned to one core. Then the loss
 curves are compared step by step: the largest absolute and relative
@@ -38,7 +44,10 @@ sys.path.insert(0, os.path.join(ROOT, "bench"))
 from squad_seeds import run_pair  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 # Per task: the bert_tf and HF benchmark scripts, their extra arguments for
-# a parity run, and the scores to report (keys of both JSON records).
+# a parity run, the scores to report (keys of both JSON records), how to
+# print them, and the tag of the estimator's loss summary in bert_tf's
+# model_dir (the classifier's graph holds the reference's "loss" scope
+# already, so the summary is uniquified to "loss_1").
 TASKS = {
     "squad": {
         "tf": ("squad.py", ["--no_dropout", "--shuffle_buffer=1",
@@ -47,18 +56,31 @@ TASKS = {
                                "--optimizer=reference_adamw",
                                "--threads=1"]),
         "scores": ("exact_match", "f1"),
+        "score_format": "%.2f",
+        "loss_tag": "loss",
+    },
+    "mrpc": {
+        "tf": ("glue_finetune.py", ["--task=mrpc", "--no_dropout",
+                                    "--shuffle_buffer=1",
+                                    "--log_every_n_steps=1"]),
+        "hf": ("glue_hf.py", ["--task=mrpc", "--no_dropout",
+                              "--shuffle_buffer=1",
+                              "--optimizer=reference_adamw", "--threads=1"]),
+        "scores": ("dev_accuracy", "dev_f1"),
+        "score_format": "%.4f",
+        "loss_tag": "loss_1",
     },
 }
 
 
-def tf_losses(model_dir):
-  """[(step, loss)] of the `loss` summaries in a bert_tf model_dir, by step."""
+def tf_losses(model_dir, tag="loss"):
+  """[(step, loss)] of the `tag` summaries in a bert_tf model_dir, by step."""
   import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
   by_step = {}
   for path in sorted(glob.glob(os.path.join(model_dir, "events.out.*"))):
     for event in tf.train.summary_iterator(path):
       for value in event.summary.value:
-        if value.tag == "loss":
+        if value.tag == tag:
           by_step[event.step] = value.simple_value
   return sorted(by_step.items())
 
@@ -134,7 +156,7 @@ def main():
   for side in ("tf", "hf"):
     with open(json_path[side]) as f:
       records[side] = json.load(f)
-  curve = tf_losses(records["tf"]["model_dir"])
+  curve = tf_losses(records["tf"]["model_dir"], task["loss_tag"])
   result = compare([loss for _, loss in curve], records["hf"]["losses"],
                    args.tolerance)
   result.update(
@@ -152,7 +174,8 @@ def main():
   for i, side in enumerate(("tf", "hf")):
     print("| %s | %s | %.4f | %.4f |" % (
         {"tf": "bert_tf", "hf": "HF"}[side],
-        " | ".join("%.2f" % records[side][k] for k in task["scores"]),
+        " | ".join(task["score_format"] % records[side][k]
+                   for k in task["scores"]),
         result["first_loss"][i], result["last_loss"][i]))
   print("\nsteps %d; largest loss difference %.2e (step %d), relative %.2e "
         "(step %d); first step over %.0e relative: %s (%d steps over)" % (

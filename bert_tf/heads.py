@@ -115,7 +115,10 @@ def create_classification_output(bert_config, pooled_output, labels,
     labels: int32 [batch_size] class ids, or float32 [batch_size] targets for
       regression.
     num_labels: int (1 for regression).
-    is_training: bool; dropout 0.1 on the pooled output when True.
+    is_training: bool; dropout on the pooled output when True: 0.1 as the
+      reference, or the bert_config's optional `classifier_dropout` (the
+      name Hugging Face's configs give it; 0 turns it off, e.g. for a
+      dropout-off comparison).
     is_regression: mean-squared-error on a single output.
 
   Returns:
@@ -131,8 +134,10 @@ def create_classification_output(bert_config, pooled_output, labels,
   output_bias = tf.get_variable(
       "output_bias", [num_labels], initializer=tf.zeros_initializer())
   with tf.variable_scope("loss"):
-    if is_training:
-      pooled_output = tf.nn.dropout(pooled_output, rate=0.1)
+    rate = getattr(bert_config, "classifier_dropout", None)
+    rate = 0.1 if rate is None else rate
+    if is_training and rate > 0:
+      pooled_output = tf.nn.dropout(pooled_output, rate=rate)
     logits = tf.matmul(pooled_output, output_weights, transpose_b=True)
     logits = tf.nn.bias_add(logits, output_bias)  # [batch_size, num_labels]
     if is_regression:

@@ -11,6 +11,7 @@ import tensorflow.compat.v1 as tf
 
 from bert_tf import distributed
 from bert_tf import driver
+from bert_tf import heads
 from bert_tf import input_pipeline
 from bert_tf import modeling
 from bert_tf import tokenization
@@ -92,6 +93,32 @@ def test_convert_single_example_by_hand(tiny_vocab_file):
   pad = classifier.convert_single_example(0, glue.PaddingInputExample(),
                                           ["0", "1"], 8, tokenizer)
   assert pad.is_real_example is False and pad.input_mask == [0] * 8
+
+
+def test_classifier_dropout_setting():
+  """The head's dropout is the reference's 0.1 unless the bert_config gives
+  `classifier_dropout` (0: the training loss is the evaluation loss)."""
+  pooled = np.random.RandomState(0).randn(64, 16).astype(np.float32)
+  labels = np.arange(64) % 2
+
+  def train_and_eval_loss(config):
+    with tf.Graph().as_default():
+      tf.set_random_seed(1)
+      losses = []
+      for is_training in (True, False):
+        with tf.variable_scope("head", reuse=tf.AUTO_REUSE):
+          losses.append(heads.create_classification_output(
+              config, tf.constant(pooled), tf.constant(labels), 2,
+              is_training)[0])
+      with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        return sess.run(losses)
+
+  train, evaluation = train_and_eval_loss(modeling.BertConfig(vocab_size=10))
+  assert abs(train - evaluation) > 1e-4
+  train, evaluation = train_and_eval_loss(modeling.BertConfig.from_dict(
+      dict(vocab_size=10, classifier_dropout=0.0)))
+  assert train == evaluation
 
 
 def _features(tmp_path, examples, vocab_file, max_seq_length=16,
