@@ -81,7 +81,9 @@ class ScaleConfig:
       False, "XLA JIT compilation (GPU and CPU; on CPU TF_XLA_FLAGS gets "
       "--tf_xla_cpu_global_jit).")
   optimizer_type: str = setting(
-      "adamw", "The optimizer: adamw (BERT's AdamWeightDecay) or lamb.",
+      "adamw", "The optimizer update. " + " ".join(
+          "%s: %s" % item
+          for item in optimization.OPTIMIZER_DESCRIPTIONS.items()),
       choices=list(optimization.OPTIMIZER_TYPES))
   num_accumulation_steps: int = setting(
       1, "Gradient accumulation: micro-batches of --train_batch_size per "

@@ -5,9 +5,11 @@ Public API (names follow Google's reference `optimization` module):
   * `create_optimizer(loss, init_lr, num_train_steps, num_warmup_steps,
     use_tpu, ...)`: builds the whole training op: linear warmup then linear
     decay of the learning rate, gradients clipped to global norm 1.0, an
-    AdamW (default) or LAMB update, optional gradient accumulation, optional
-    averaging over data-parallel workers (`gradient_reducer`, e.g. Horovod's
-    allreduce from `bert_tf.distributed`), optional dynamic loss scaling
+    update chosen by `optimizer_type` (see `OPTIMIZER_TYPES`: BERT's AdamW
+    by default, torch's bias-corrected AdamW, or LAMB), optional gradient
+    accumulation, optional averaging over data-parallel workers
+    (`gradient_reducer`, e.g. Horovod's allreduce from
+    `bert_tf.distributed`), optional dynamic loss scaling
     (`init_loss_scale`, for float16 mixed precision), and the global-step
     increment.
   * `get_learning_rate(init_lr, global_step, num_train_steps,
@@ -16,6 +18,10 @@ Public API (names follow Google's reference `optimization` module):
     correction, as used to train BERT. Its slots are named
     `<variable>/adam_m` and `<variable>/adam_v`, the names found in Google's
     checkpoints.
+  * `BiasCorrectedAdamWOptimizer`: the update of `torch.optim.AdamW` (and,
+    up to where epsilon goes, Keras' `AdamW`): the same moments, the same
+    decoupled decay and the same slot names, with both moments
+    bias-corrected.
   * `LAMBOptimizer`: layer-wise adaptive moments (You et al., 2019, "Large
     Batch Optimization for Deep Learning: Training BERT in 76 minutes"), with
     bias correction and the per-variable trust ratio ||w|| / ||update||.
@@ -24,11 +30,31 @@ Graph mode only (`tensorflow.compat.v1`). Works with both reference and
 resource variables and with v1 and v2 control flow. Never reads absl FLAGS.
 """
 
+import math
 import re
 
 import tensorflow.compat.v1 as tf
 
-OPTIMIZER_TYPES = ("adamw", "lamb")
+# The updates `create_optimizer` offers, by their `optimizer_type` name (also
+# the values of the scripts' --optimizer_type), with what each is for.
+OPTIMIZER_DESCRIPTIONS = {
+    "adamw": "BERT's own update (AdamWeightDecayOptimizer, the default, as "
+             "in Google's reference): AdamW without bias correction, so its "
+             "first few hundred updates are several times larger than "
+             "torch's or Keras' AdamW at the same learning rate. Pick it for "
+             "the reference's recipes and learning rates (2e-5 to 5e-5 for "
+             "fine-tuning) and to reproduce the reference's results.",
+    "adamw_bias_corrected": "The update of torch.optim.AdamW and Keras' "
+                            "AdamW: both moments bias-corrected, the same "
+                            "decoupled weight decay and exclusions. Pick it "
+                            "for learning rates tuned with PyTorch/Hugging "
+                            "Face or Keras (e.g. 1e-4), which can stall "
+                            "with BERT's update.",
+    "lamb": "LAMB (layer-wise trust ratio, bias-corrected) for very large "
+            "batches, e.g. pretraining with thousands of examples per "
+            "update.",
+}
+OPTIMIZER_TYPES = tuple(OPTIMIZER_DESCRIPTIONS)
 
 # With dynamic loss scaling, the current loss scale (float32 scalar tensor)
 # is added to this graph collection (for logging hooks).
@@ -118,8 +144,11 @@ def create_optimizer(loss, init_lr, num_train_steps, num_warmup_steps, use_tpu,
     num_warmup_steps: int, steps of linear warmup (0 for none).
     use_tpu: bool; if True, wrap the optimizer in
       `tf.tpu.CrossShardOptimizer` so gradients are summed across shards.
-    optimizer_type: "adamw" (`AdamWeightDecayOptimizer`) or "lamb"
-      (`LAMBOptimizer`).
+    optimizer_type: "adamw" (`AdamWeightDecayOptimizer`, the reference's
+      update), "adamw_bias_corrected" (`BiasCorrectedAdamWOptimizer`, the
+      update of `torch.optim.AdamW`) or "lamb" (`LAMBOptimizer`); see
+      `OPTIMIZER_DESCRIPTIONS`. The bias-corrected updates count steps with
+      the global step, i.e. in applied updates.
     num_accumulation_steps: int >= 1, micro-batches per applied update.
     clip_norm: float, global-norm clipping threshold (the reference uses 1.0).
     tvars: list of variables to train; defaults to `tf.trainable_variables()`.
@@ -196,6 +225,8 @@ def _make_optimizer(optimizer_type, learning_rate):
       exclude_from_weight_decay=list(DEFAULT_EXCLUDE_FROM_WEIGHT_DECAY))
   if optimizer_type == "adamw":
     return AdamWeightDecayOptimizer(**kwargs)
+  if optimizer_type == "adamw_bias_corrected":
+    return BiasCorrectedAdamWOptimizer(**kwargs)
   return LAMBOptimizer(**kwargs)
 
 
@@ -407,8 +438,9 @@ class _DecoupledWeightDecayOptimizer(tf.train.Optimizer):
 
     Args:
       grads_and_vars: iterable of (gradient tensor or IndexedSlices, variable).
-      global_step: optional scalar integer variable; `LAMBOptimizer` reads it
-        for bias correction.
+      global_step: optional scalar integer variable (default: the graph's);
+        the bias-corrected optimizers read it (before `create_optimizer`
+        increments it) as the number of updates already applied.
       name: optional name of the returned op.
 
     Returns:
@@ -471,6 +503,42 @@ def _matches_any(param_name, patterns):
   return any(re.search(p, param_name) is not None for p in patterns or ())
 
 
+def _bias_corrections(global_step, beta_1, beta_2, who):
+  """The bias corrections 1 - beta_1^t and 1 - beta_2^t at t = step + 1.
+
+  Computed as -expm1(t * log(beta)) with log(beta) taken in double
+  precision, which keeps them to float32's relative precision (1 - 0.999^t
+  in float32 loses about 1e-5 of it at t = 1) without float64 ops (which
+  TPUs lack).
+
+  Args:
+    global_step: scalar integer variable or tensor, or None for the graph's
+      global step: the number of updates applied before this one.
+    beta_1: float in [0, 1), first-moment decay.
+    beta_2: float in [0, 1), second-moment decay.
+    who: the optimizer's name, for the error message.
+
+  Returns:
+    (bias_correction_1, bias_correction_2): float32 scalar tensors.
+
+  Raises:
+    ValueError: when there is no global step.
+  """
+  if global_step is None:
+    global_step = tf.train.get_global_step()
+  if global_step is None:
+    raise ValueError("%s needs a global step for bias correction: pass "
+                     "global_step= or create one first." % who)
+  t = tf.cast(global_step, tf.float32) + 1.0
+
+  def correction(beta):
+    if beta == 0.0:
+      return tf.constant(1.0)
+    return -tf.math.expm1(t * math.log(beta))
+
+  return correction(beta_1), correction(beta_2)
+
+
 class AdamWeightDecayOptimizer(_DecoupledWeightDecayOptimizer):
   """Adam with decoupled weight decay and no bias correction (BERT's optimizer).
 
@@ -508,10 +576,82 @@ class AdamWeightDecayOptimizer(_DecoupledWeightDecayOptimizer):
         exclude_from_weight_decay, name)
 
   def _compute_update(self, param, param_name, next_m, next_v, step):
-    update = next_m / (tf.sqrt(next_v) + self.epsilon)
+    update = self._adam_direction(next_m, next_v, step)
     if self._do_use_weight_decay(param_name):
       update += self.weight_decay_rate * param
     return self.learning_rate * update
+
+  def _adam_direction(self, next_m, next_v, step):
+    """m / (sqrt(v) + epsilon): the reference's direction, uncorrected.
+
+    Args:
+      next_m: float tensor, the updated first moment (the variable's shape).
+      next_v: float tensor, the updated second moment (the same shape).
+      step: what `_prepare` returned (unused here).
+
+    Returns:
+      Float tensor of the variable's shape.
+    """
+    del step
+    return next_m / (tf.sqrt(next_v) + self.epsilon)
+
+
+class BiasCorrectedAdamWOptimizer(AdamWeightDecayOptimizer):
+  """AdamW with bias correction: the update of `torch.optim.AdamW`.
+
+  For each variable w with gradient g (float tensors of w's shape), at step
+  t = global_step + 1 (global_step: updates applied before this one):
+
+    m <- beta_1 * m + (1 - beta_1) * g
+    v <- beta_2 * v + (1 - beta_2) * g^2
+    u  = (m / (1 - beta_1^t)) / (sqrt(v) / sqrt(1 - beta_2^t) + epsilon)
+         + weight_decay_rate * w
+    w <- w - learning_rate * u
+
+  which is torch's `w *= 1 - lr * weight_decay` followed by
+  `w -= lr / (1 - beta_1^t) * m / (sqrt(v) / sqrt(1 - beta_2^t) + eps)`.
+  Keras' `AdamW` differs only in adding epsilon to sqrt(v) before the
+  correction (an epsilon smaller by sqrt(1 - beta_2^t), which matters only
+  while v is about epsilon^2).
+
+  The moments are those of `AdamWeightDecayOptimizer` (a subclass: only the
+  Adam direction differs), in slots of the same names (`<name>/adam_m`,
+  `<name>/adam_v`), so a checkpoint of either optimizer resumes with the
+  other; the step comes from the global step, which the checkpoint holds
+  too, and counts applied updates (with gradient accumulation, one per k
+  micro-batches; a float16 update skipped for an inf/NaN gradient does not
+  count, as with torch's GradScaler). The decay term is left out for
+  variables matching `exclude_from_weight_decay`.
+
+  `apply_gradients` needs the global step (passed, or the graph's), read
+  before `create_optimizer` increments it.
+  """
+
+  def __init__(self, learning_rate, name="BiasCorrectedAdamWOptimizer",
+               **kwargs):
+    """Constructs a BiasCorrectedAdamWOptimizer.
+
+    Args:
+      learning_rate: float or scalar float32 tensor.
+      name: str, name of the op `apply_gradients` returns.
+      **kwargs: the other arguments of `AdamWeightDecayOptimizer`
+        (`weight_decay_rate`, torch's `weight_decay`; `beta_1`, `beta_2`;
+        `epsilon`, here added to the bias-corrected sqrt(v);
+        `exclude_from_weight_decay`).
+    """
+    super(BiasCorrectedAdamWOptimizer, self).__init__(learning_rate,
+                                                      name=name, **kwargs)
+
+  def _prepare(self, global_step):
+    beta_1_correction, beta_2_correction = _bias_corrections(
+        global_step, self.beta_1, self.beta_2, type(self).__name__)
+    return beta_1_correction, tf.sqrt(beta_2_correction)
+
+  def _adam_direction(self, next_m, next_v, step):
+    """m_hat / (sqrt(v_hat) + epsilon), torch's bias-corrected direction."""
+    beta_1_correction, beta_2_correction_sqrt = step
+    denominator = tf.sqrt(next_v) / beta_2_correction_sqrt + self.epsilon
+    return (next_m / beta_1_correction) / denominator
 
 
 class LAMBOptimizer(_DecoupledWeightDecayOptimizer):
@@ -564,13 +704,8 @@ class LAMBOptimizer(_DecoupledWeightDecayOptimizer):
         if exclude_from_layer_adaptation else None)
 
   def _prepare(self, global_step):
-    if global_step is None:
-      global_step = tf.train.get_global_step()
-    if global_step is None:
-      raise ValueError("LAMBOptimizer needs a global step for bias correction:"
-                       " pass global_step= or create one first.")
-    t = tf.cast(global_step, tf.float32) + 1.0
-    return (1.0 - tf.pow(self.beta_1, t), 1.0 - tf.pow(self.beta_2, t))
+    return _bias_corrections(global_step, self.beta_1, self.beta_2,
+                             type(self).__name__)
 
   def _compute_update(self, param, param_name, next_m, next_v, step):
     beta_1_correction, beta_2_correction = step

@@ -151,6 +151,36 @@ def test_refused_flags_are_other_scripts_flags(script, script_flags):
         script, name)
 
 
+@pytest.mark.parametrize("script", sorted(SCRIPTS))
+def test_every_training_script_chooses_the_optimizer_update(script,
+                                                            script_flags):
+  from bert_tf import optimization  # pylint: disable=g-import-not-at-top
+  # The reference's update stays the default; the help says what each
+  # choice is and when to pick it.
+  assert script_flags[script]["flags"]["optimizer_type"] == [
+      "string enum", "adamw"]
+  field = {f.name: f for f in settings.flag_fields(
+      _config_class(SCRIPTS[script][0]))}["optimizer_type"]
+  assert field.metadata["choices"] == ["adamw", "adamw_bias_corrected",
+                                       "lamb"]
+  assert field.metadata["choices"] == list(optimization.OPTIMIZER_TYPES)
+  help_text = settings.help_of(field)
+  for name in field.metadata["choices"]:
+    assert "%s: " % name in help_text, name
+  assert "torch.optim.AdamW" in help_text and "bias" in help_text
+
+
+@pytest.mark.parametrize("script", ["create_pretraining_data.py",
+                                    "extract_features.py"])
+def test_optimizer_type_refused_where_nothing_trains(script):
+  proc = subprocess.run(
+      [sys.executable, script, "--optimizer_type=adamw_bias_corrected"],
+      cwd=ROOT, capture_output=True, text=True, timeout=120)
+  assert proc.returncode != 0
+  assert "optimizer_type" in proc.stderr, proc.stderr[-2000:]
+  assert "Traceback" not in proc.stderr
+
+
 @pytest.mark.parametrize("argv, message", [
     (["run_pretraining.py", "--num_train_epochs=3"],
      "--num_train_epochs is not a flag of run_pretraining.py: "

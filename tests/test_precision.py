@@ -79,7 +79,7 @@ def _train_linear(init_loss_scale, optimizer_type="adamw", k=1, factors=None,
         optimizer_type=optimizer_type, num_accumulation_steps=k,
         init_loss_scale=init_loss_scale,
         loss_scale_increment_period=increment_period)
-    slot = "adam_m" if optimizer_type == "adamw" else "lamb_m"
+    slot = "lamb_m" if optimizer_type == "lamb" else "adam_m"
     m = [v for v in tf.global_variables()
          if v.op.name == "linear/kernel/" + slot][0]
     scale = tf.get_collection(optimization.LOSS_SCALE_COLLECTION)
@@ -98,8 +98,9 @@ def _train_linear(init_loss_scale, optimizer_type="adamw", k=1, factors=None,
     return history
 
 
-@pytest.mark.parametrize("optimizer_type,k", [("adamw", 1), ("lamb", 1),
-                                              ("adamw", 2)])
+@pytest.mark.parametrize("optimizer_type,k", [
+    ("adamw", 1), ("lamb", 1), ("adamw", 2), ("adamw_bias_corrected", 1),
+    ("adamw_bias_corrected", 2)])
 def test_loss_scaling_gives_the_unscaled_updates(optimizer_type, k):
   plain = _train_linear(None, optimizer_type, k)
   scaled = _train_linear(2.0 ** 12, optimizer_type, k)
@@ -115,13 +116,15 @@ def test_loss_scaling_gives_the_unscaled_updates(optimizer_type, k):
   assert [s["scale"] for s in scaled] == expected
 
 
-@pytest.mark.parametrize("k", [1, 2])
-def test_non_finite_gradients_skip_the_update_and_halve_the_scale(k):
+@pytest.mark.parametrize("k,optimizer_type", [
+    (1, "adamw"), (2, "adamw"), (2, "adamw_bias_corrected")])
+def test_non_finite_gradients_skip_the_update_and_halve_the_scale(
+    k, optimizer_type):
   steps = 4 * k
   factors = [1.0] * steps
   bad = 2 * k - 1  # the last micro-step of the second update
   factors[bad] = float("inf")
-  history = _train_linear(2.0 ** 10, "adamw", k, factors=factors,
+  history = _train_linear(2.0 ** 10, optimizer_type, k, factors=factors,
                           increment_period=100, steps=steps)
   before, after = history[bad - 1], history[bad]
   for key in ("w", "b", "m"):
