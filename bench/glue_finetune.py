@@ -99,6 +99,11 @@ def main():
   parser.add_argument("--keep_best_checkpoint_by", default=None,
                       help="keep (and report) the best checkpoint by this "
                       "metric, e.g. eval_accuracy")
+  parser.add_argument(
+      "--optimizer_type", default="adamw",
+      choices=("adamw", "adamw_bias_corrected", "lamb"),
+      help="bert_tf's --optimizer_type: adamw (the reference's update, no "
+           "bias correction) or adamw_bias_corrected (torch's AdamW)")
   args = parser.parse_args()
 
   os.makedirs(args.results_dir, exist_ok=True)
@@ -112,7 +117,8 @@ def main():
       "-n%d" % args.max_train_examples if args.max_train_examples else "",
       "-every%g" % args.eval_every_epochs if args.eval_every_epochs else "",
       "-shuffle%d" % args.shuffle_buffer if args.shuffle_buffer != 100
-      else "", "-nodropout" if args.no_dropout else "")
+      else "", "-nodropout" if args.no_dropout else "") + (
+          "" if args.optimizer_type == "adamw" else "-" + args.optimizer_type)
   work = os.path.join(args.results_dir, args.work_name or run_name)
   if os.path.exists(work):
     shutil.rmtree(work)
@@ -136,7 +142,8 @@ def main():
       shuffle_buffer=args.shuffle_buffer,
       log_every_n_steps=args.log_every_n_steps,
       eval_every_epochs=args.eval_every_epochs,
-      keep_best_checkpoint_by=args.keep_best_checkpoint_by)
+      keep_best_checkpoint_by=args.keep_best_checkpoint_by,
+      optimizer_type=args.optimizer_type)
   start = time.time()
   result = classifier.run(cfg)
   wall = time.time() - start
@@ -152,7 +159,7 @@ def main():
       "recipe": {k: getattr(args, k) for k in (
           "learning_rate", "num_train_epochs", "train_batch_size",
           "max_seq_length", "warmup_proportion", "random_seed",
-          "shuffle_buffer", "no_dropout")},
+          "shuffle_buffer", "no_dropout", "optimizer_type")},
       "num_train_steps": result.get("num_train_steps"),
       "dev_accuracy": ev.get("eval_accuracy"),
       "dev_f1": ev.get("f1"),

@@ -112,6 +112,11 @@ def main():
       "--log_every_n_steps", type=int, default=20,
       help="step log and loss summaries every N steps (1: the whole loss "
            "curve, as bench/whole_run_parity.py reads it)")
+  parser.add_argument(
+      "--optimizer_type", default="adamw",
+      choices=("adamw", "adamw_bias_corrected", "lamb"),
+      help="bert_tf's --optimizer_type: adamw (the reference's update, no "
+           "bias correction) or adamw_bias_corrected (torch's AdamW)")
   args = parser.parse_args()
 
   os.makedirs(args.results_dir, exist_ok=True)
@@ -145,7 +150,8 @@ def main():
       num_train_epochs=0.05 if args.quick else args.num_train_epochs,
       save_checkpoints_steps=100000, random_seed=args.random_seed,
       shuffle_buffer=args.shuffle_buffer,
-      log_every_n_steps=args.log_every_n_steps)
+      log_every_n_steps=args.log_every_n_steps,
+      optimizer_type=args.optimizer_type)
   start = time.time()
   result = squad_runner.run(cfg)
   wall = time.time() - start
@@ -158,7 +164,7 @@ def main():
       "recipe": {k: getattr(args, k) for k in (
           "max_seq_length", "doc_stride", "max_query_length",
           "train_batch_size", "learning_rate", "num_train_epochs",
-          "random_seed", "shuffle_buffer", "no_dropout")},
+          "random_seed", "shuffle_buffer", "no_dropout", "optimizer_type")},
       "exact_match": result["eval"]["exact_match"],
       "f1": result["eval"]["f1"],
       "train_examples_per_sec": result["train_summary"]["examples_per_sec"],
@@ -177,7 +183,7 @@ def main():
       ("lr", "%g" % args.learning_rate),
       ("shuffle", args.shuffle_buffer or "full"),
       ("dropout", "off" if args.no_dropout else "on"),
-      ("seed", args.random_seed),
+      ("seed", args.random_seed), ("optimizer", args.optimizer_type),
       ("EM", "%.2f" % record["exact_match"]), ("F1", "%.2f" % record["f1"]),
       ("train ex/s", "%.1f" % record["train_examples_per_sec"]),
       ("predict feat/s", "%.1f" % record["predict_examples_per_sec"]),
