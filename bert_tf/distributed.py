@@ -42,6 +42,7 @@ import tempfile
 
 import tensorflow.compat.v1 as tf
 
+from bert_tf import host
 from bert_tf import input_pipeline
 from bert_tf import optimization
 from bert_tf import runtime
@@ -111,23 +112,7 @@ def _setting(cfg, name):
   return getattr(cfg, name, default)
 
 
-def _cpu_flags():
-  """The CPU feature flags of /proc/cpuinfo (empty where unreadable)."""
-  try:
-    with open("/proc/cpuinfo") as f:
-      for line in f:
-        if line.startswith("flags"):
-          return set(line.split(":", 1)[1].split())
-  except OSError:
-    pass
-  return set()
-
-
-def _num_cpus():
-  try:
-    return len(os.sched_getaffinity(0))
-  except AttributeError:  # pragma: no cover (not Linux)
-    return os.cpu_count() or 1
+_cpu_flags = host.cpu_flags  # the tests read the CPU's flags through here
 
 
 def enable_xla_on_cpu():
@@ -289,7 +274,7 @@ class Context(object):
     intra = inter = 0
     gpu_index = None
     if self.hvd is not None:
-      per_process = max(1, _num_cpus() // self.local_size)
+      per_process = max(1, host.num_cpus() // self.local_size)
       intra = per_process
       inter = 2 if per_process >= 4 else 1
       gpus = self._visible_gpus()
@@ -437,9 +422,9 @@ class Context(object):
             "(loss scaling still runs). On CPUs see --use_bf16.")
     if _setting(cfg, "use_bf16"):
       cpu = _cpu_flags()
-      if cpu & {"avx512_bf16", "amx_bf16"}:
+      if cpu & host.NATIVE_BF16_FLAGS:
         note = "this CPU has native bfloat16 (%s)" % ", ".join(
-            sorted(cpu & {"avx512_bf16", "amx_bf16"}))
+            sorted(cpu & host.NATIVE_BF16_FLAGS))
       elif "avx512f" in cpu:
         note = ("this CPU has AVX512 but no native bfloat16: oneDNN emulates "
                 "it, which may be slower than float32")

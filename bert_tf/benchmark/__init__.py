@@ -46,9 +46,9 @@ the global absl FLAGS: `main` parses its own flags (`cli`).
 The package, one module per concern: `config` (`BenchmarkConfig`, the
 shapes), `inputs` (the synthetic batch), `graphs` (the bert_tf graphs and
 the op counts of what ran), `hf` (the Hugging Face side), `flops` (model
-FLOPs, matmul rate), `machine` (cores, CPU), `timing` (warm-up, alternated
-timed blocks, rates), `report` (results, notes, table, JSON), `runner`
-(`run`) and `cli`.
+FLOPs, matmul rate), `timing` (warm-up, alternated timed blocks, rates),
+`report` (results, notes, table, JSON), `runner` (`run`; the cores and CPU
+from `bert_tf.host`) and `cli`.
 """
 
 # pylint: disable=g-importing-member,unused-import
@@ -62,7 +62,5 @@ from bert_tf.benchmark.flops import measure_matmul_rate
 from bert_tf.benchmark.flops import model_flops_per_example
 from bert_tf.benchmark.graphs import count_fused_ops
 from bert_tf.benchmark.graphs import count_low_precision_ops
-from bert_tf.benchmark.machine import cpu_info
-from bert_tf.benchmark.machine import num_cpus
 from bert_tf.benchmark.report import format_table
 from bert_tf.benchmark.runner import run

@@ -4,11 +4,11 @@ import os
 import time
 
 import bert_tf
+from bert_tf import host
 from bert_tf.benchmark import config as config_lib
 from bert_tf.benchmark import flops as flops_lib
 from bert_tf.benchmark import graphs
 from bert_tf.benchmark import hf as hf_lib
-from bert_tf.benchmark import machine
 from bert_tf.benchmark import report
 from bert_tf.benchmark import timing
 
@@ -45,10 +45,11 @@ def run(cfg, hvd=None):
         cfg.seq_length, bert_config.max_position_embeddings, config_path))
   size = hvd.size() if hvd is not None else 1
   chief = hvd is None or hvd.rank() == 0
-  cores = machine.num_cpus()
+  cores = host.num_cpus()
   threads = cfg.threads or cores
   tf_threads = max(1, threads // size)
-  cpu_model, native_bf16 = machine.cpu_info()
+  cpu_model = host.cpu_model()
+  native_bf16 = bool(host.cpu_flags() & host.NATIVE_BF16_FLAGS)
   loadavg_start = os.getloadavg()
   flops = {"forward": flops_lib.model_flops_per_example(
                bert_config, cfg.seq_length, cfg.num_labels, training=False),

@@ -1,0 +1,42 @@
+"""The machine a process runs on: its cores and its CPU (no TensorFlow).
+
+Read from the process's CPU affinity and, on Linux, /proc/cpuinfo; where that
+is unreadable the CPU has no known flags.
+"""
+
+import os
+import platform
+
+# CPU flags of native bfloat16 arithmetic (AVX512-BF16, AMX).
+NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+
+
+def num_cpus():
+  """CPU cores this process may use."""
+  try:
+    return len(os.sched_getaffinity(0))
+  except AttributeError:  # pragma: no cover (not Linux)
+    return os.cpu_count() or 1
+
+
+def _cpuinfo(field):
+  """The value of the first `field` line of /proc/cpuinfo, or None."""
+  try:
+    with open("/proc/cpuinfo") as f:
+      for line in f:
+        if line.startswith(field):
+          return line.split(":", 1)[1].strip()
+  except OSError:
+    pass
+  return None
+
+
+def cpu_flags():
+  """The CPU feature flags (a set; empty where unreadable)."""
+  return set((_cpuinfo("flags") or "").split())
+
+
+def cpu_model():
+  """The CPU's model name (else the platform's processor or machine)."""
+  return (_cpuinfo("model name") or platform.processor() or
+          platform.machine())
