@@ -757,12 +757,17 @@ def test_gold_answers_score_100_on_shared_dev(squad_file, tmp_path):
     assert json.load(f) == {"exact_match": 100.0, "f1": 100.0}
 
 
-def test_cli(tmp_path, capsys):
+def _cli_files(tmp_path):
+  """(data, predictions, no-answer probabilities) files of two questions."""
   dataset = _dataset([("q1", ["Denver Broncos"]), ("q2", [])])
-  data_file = _write_json(tmp_path / "data.json", dataset)
-  pred_file = _write_json(tmp_path / "pred.json",
-                          {"q1": "Broncos", "q2": "Panthers"})
-  na_file = _write_json(tmp_path / "na.json", {"q1": 0.2, "q2": 0.7})
+  return (_write_json(tmp_path / "data.json", dataset),
+          _write_json(tmp_path / "pred.json",
+                      {"q1": "Broncos", "q2": "Panthers"}),
+          _write_json(tmp_path / "na.json", {"q1": 0.2, "q2": 0.7}))
+
+
+def test_cli(tmp_path, capsys):
+  data_file, pred_file, na_file = _cli_files(tmp_path)
   out_file = str(tmp_path / "out.json")
   assert squad_eval.main([data_file, pred_file, "--na-prob-file", na_file,
                           "--version_2", "--out-file", out_file]) == 0
@@ -790,11 +795,7 @@ def test_cli(tmp_path, capsys):
 
 
 def test_cli_spellings_of_the_official_scripts(tmp_path, capsys):
-  dataset = _dataset([("q1", ["Denver Broncos"]), ("q2", [])])
-  data_file = _write_json(tmp_path / "data.json", dataset)
-  pred_file = _write_json(tmp_path / "pred.json",
-                          {"q1": "Broncos", "q2": "Panthers"})
-  na_file = _write_json(tmp_path / "na.json", {"q1": 0.2, "q2": 0.7})
+  data_file, pred_file, na_file = _cli_files(tmp_path)
   results = []
   for flags in (["-n", na_file, "-t", "0.5", "--version-2", "-o"],
                 ["--na_prob_file=" + na_file, "--na_prob_thresh=0.5",
