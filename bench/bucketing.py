@@ -106,6 +106,69 @@ def run_mode(args, model_dir, data_dir, use_bucketing, evaluate):
   return out
 
 
+def batch_composition(model_dir, data_dir, args, epochs=3):
+  """What bucketing changes in the training batches, without training.
+
+  Writes MRPC's training features, reads `epochs` epochs of batches through
+  the training input_fn with fixed padding and with bucketing (same seed,
+  the reference's 100-record shuffle buffer), and returns per mode the mean
+  and spread of each batch's positive-label rate, the spread of real
+  lengths within a batch, and the positive rate per length band. If
+  bucketing grouped labels (lengths and labels correlate in MRPC), its
+  per-batch label spread would exceed the binomial spread of random
+  batches.
+  """
+  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+  from bert_tf import tokenization  # pylint: disable=g-import-not-at-top
+  from bert_tf.tasks import glue  # pylint: disable=g-import-not-at-top
+  tf.disable_eager_execution()
+  processor = glue.MrpcProcessor()
+  examples = processor.get_train_examples(data_dir)
+  work = os.path.join(args.results_dir, "bucketing-composition")
+  os.makedirs(work, exist_ok=True)
+  path = os.path.join(work, "train-mrpc.tf_record")
+  classifier.file_based_convert_examples_to_features(
+      examples, processor.get_labels(), args.max_seq_length,
+      tokenization.FullTokenizer(os.path.join(model_dir, "vocab.txt"), True),
+      path)
+  labels = np.array([int(e.label) for e in examples])
+  lengths = real_lengths(work, "train")
+  positive = float(labels.mean())
+  bands = {}
+  for lo, hi in ((0, 40), (40, 50), (50, 60), (60, 70), (70, 1000)):
+    inside = (lengths >= lo) & (lengths < hi)
+    bands["%d-%d" % (lo, hi - 1)] = {"examples": int(inside.sum()),
+                                     "positive": float(labels[inside].mean())}
+  seq = args.max_seq_length
+  name_to_features = {
+      "input_ids": tf.io.FixedLenFeature([seq], tf.int64),
+      "input_mask": tf.io.FixedLenFeature([seq], tf.int64),
+      "segment_ids": tf.io.FixedLenFeature([seq], tf.int64),
+      "label_ids": tf.io.FixedLenFeature([], tf.int64)}
+  steps = epochs * len(examples) // args.train_batch_size
+  out = {"examples": len(examples), "positive_rate": positive,
+         "binomial_sd_of_batch_rate": float(np.sqrt(
+             positive * (1 - positive) / args.train_batch_size)),
+         "positive_rate_by_length": bands, "modes": {}}
+  for name, bucketing in (("fixed", False), ("bucketing", True)):
+    input_fn = input_pipeline.file_based_input_fn_builder(
+        [path], name_to_features, is_training=True, drop_remainder=True,
+        seed=args.random_seed, use_bucketing=bucketing)
+    with tf.Graph().as_default():
+      batch = tf.data.make_one_shot_iterator(input_fn(
+          {"batch_size": args.train_batch_size})).get_next()
+      with tf.Session() as sess:
+        batches = [sess.run(batch) for _ in range(steps)]
+    rates = np.array([b["label_ids"].mean() for b in batches])
+    out["modes"][name] = {
+        "batches": steps,
+        "batch_positive_rate_mean": float(rates.mean()),
+        "batch_positive_rate_sd": float(rates.std()),
+        "within_batch_length_sd": float(np.mean(
+            [b["input_mask"].sum(1).std() for b in batches]))}
+  return out
+
+
 def _median(runs, key):
   return float(np.median([r[key] for r in runs]))
 
@@ -124,6 +187,10 @@ def main():
   parser.add_argument("--results_dir", default=os.path.join(ROOT, "bench",
                                                             "results"))
   parser.add_argument("--json", default=None, help="output JSON path")
+  parser.add_argument(
+      "--composition_only", action="store_true",
+      help="train nothing: compare the training batches of both modes "
+           "(label mix and lengths per batch) over 3 epochs")
   args = parser.parse_args()
 
   os.makedirs(args.results_dir, exist_ok=True)
@@ -132,6 +199,26 @@ def main():
   if args.max_train_examples:
     data_dir = glue_finetune.subset_dir(data_dir, args.max_train_examples,
                                         args.results_dir, "mrpc")
+  if args.composition_only:
+    record = batch_composition(model_dir, data_dir, args)
+    path = args.json or os.path.join(args.results_dir,
+                                     "bucketing-composition.json")
+    with open(path, "w") as f:
+      json.dump(record, f, indent=2)
+    print("positive rate %.3f; by real length: %s" % (
+        record["positive_rate"], ", ".join(
+            "%s: %.3f (%d)" % (k, v["positive"], v["examples"])
+            for k, v in record["positive_rate_by_length"].items())))
+    print("| mode | batches | positive rate per batch: mean | sd (binomial "
+          "%.3f) | length sd within a batch |" %
+          record["binomial_sd_of_batch_rate"])
+    print("|---|---|---|---|---|")
+    for name, m in record["modes"].items():
+      print("| %s | %d | %.3f | %.3f | %.1f |" % (
+          name, m["batches"], m["batch_positive_rate_mean"],
+          m["batch_positive_rate_sd"], m["within_batch_length_sd"]))
+    print("JSON: " + path)
+    return
   load_before = os.getloadavg()
   runs = {False: [], True: []}
   for r in range(args.repeats):

@@ -104,6 +104,10 @@ def main():
       choices=("adamw", "adamw_bias_corrected", "lamb"),
       help="bert_tf's --optimizer_type: adamw (the reference's update, no "
            "bias correction) or adamw_bias_corrected (torch's AdamW)")
+  parser.add_argument(
+      "--use_bucketing", action="store_true",
+      help="length bucketing in training (batches of similar length, each "
+           "padded to its longest member); evaluation is unchanged by it")
   args = parser.parse_args()
 
   os.makedirs(args.results_dir, exist_ok=True)
@@ -118,7 +122,8 @@ def main():
       "-every%g" % args.eval_every_epochs if args.eval_every_epochs else "",
       "-shuffle%d" % args.shuffle_buffer if args.shuffle_buffer != 100
       else "", "-nodropout" if args.no_dropout else "") + (
-          "" if args.optimizer_type == "adamw" else "-" + args.optimizer_type)
+          "" if args.optimizer_type == "adamw" else "-" + args.optimizer_type
+      ) + ("-bucketing" if args.use_bucketing else "")
   work = os.path.join(args.results_dir, args.work_name or run_name)
   if os.path.exists(work):
     shutil.rmtree(work)
@@ -143,7 +148,7 @@ def main():
       log_every_n_steps=args.log_every_n_steps,
       eval_every_epochs=args.eval_every_epochs,
       keep_best_checkpoint_by=args.keep_best_checkpoint_by,
-      optimizer_type=args.optimizer_type)
+      optimizer_type=args.optimizer_type, use_bucketing=args.use_bucketing)
   start = time.time()
   result = classifier.run(cfg)
   wall = time.time() - start
@@ -159,7 +164,7 @@ def main():
       "recipe": {k: getattr(args, k) for k in (
           "learning_rate", "num_train_epochs", "train_batch_size",
           "max_seq_length", "warmup_proportion", "random_seed",
-          "shuffle_buffer", "no_dropout", "optimizer_type")},
+          "shuffle_buffer", "no_dropout", "optimizer_type", "use_bucketing")},
       "num_train_steps": result.get("num_train_steps"),
       "dev_accuracy": ev.get("eval_accuracy"),
       "dev_f1": ev.get("f1"),
