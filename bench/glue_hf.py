@@ -133,12 +133,14 @@ def main():
     dropout = dict(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
                    classifier_dropout=0.0)
   model = transformers.BertForSequenceClassification.from_pretrained(
-      HF_MODEL, num_labels=len(label_list), **dropout)
+      HF_MODEL, num_labels=len(label_list),
+      attn_implementation=args.attn_implementation, **dropout)
   if args.init_head_from:
     # bert_tf's classifier head (heads.create_classification_output): the
     # reference's top-level output_weights [num_labels, hidden], output_bias.
     squad_hf.copy_head(torch, model.classifier, *squad_hf.initial_head(
         args.init_head_from, "output_weights", "output_bias"))
+  squad_hf.prepare_start(torch, model, args)
   optimizer, scheduler = squad_hf.optimizer_and_schedule(
       torch, transformers, model, args.optimizer, args.learning_rate,
       num_warmup, num_steps)
@@ -146,7 +148,8 @@ def main():
       torch, model, optimizer, scheduler,
       as_tensors(torch, train_features),
       squad_hf.example_stream(len(train_features), args.shuffle_buffer, rng),
-      num_steps, args.train_batch_size, args.log_every_n_steps)
+      num_steps, args.train_batch_size, args.log_every_n_steps,
+      stop_after=args.stop_after_steps)
 
   start = time.time()
   metrics, probabilities = evaluate(torch, model, processor, dev_features,

@@ -203,6 +203,24 @@ def add_hf_arguments(parser):
            "(model.ckpt-0; waits for a run started beside this one), so "
            "that both sides start from the same weights")
   parser.add_argument(
+      "--perturb", type=float, default=0.0,
+      help="multiply every weight by (1 + perturb * N(0, 1)) before "
+           "training: 1e-7 is float32 rounding (a control run: how far two "
+           "runs of one framework part from rounding alone)")
+  parser.add_argument(
+      "--attn_implementation", default="sdpa", choices=("sdpa", "eager"),
+      help="HF's attention kernel: the same arithmetic in another order "
+           "(a control run for how far rounding alone parts two runs)")
+  parser.add_argument(
+      "--train_pad_embedding", action="store_true",
+      help="let the [PAD] row of the word embeddings learn, as in the "
+           "reference (HF's nn.Embedding(padding_idx=0) gives it no "
+           "gradient; it gets one wherever padded positions reach the loss, "
+           "as SQuAD's span logits do)")
+  parser.add_argument(
+      "--stop_after_steps", type=int, default=0,
+      help="train only the first N steps of the full schedule (0: all)")
+  parser.add_argument(
       "--optimizer", choices=("torch_adamw", "reference_adamw"),
       default="torch_adamw",
       help="torch.optim.AdamW (bias-corrected moments), or the BERT "
@@ -230,9 +248,28 @@ def optimizer_and_schedule(torch, transformers, model, name, lr, num_warmup,
       max(0.0, 1.0 - t / num_steps))
 
 
+def prepare_start(torch, model, args):
+  """The options of add_hf_arguments that change the model before training."""
+  if args.train_pad_embedding:
+    model.bert.embeddings.word_embeddings.padding_idx = None
+  if args.perturb:
+    perturb_weights(torch, model, args.perturb, args.random_seed)
+
+
+def perturb_weights(torch, model, scale, seed):
+  """Multiplies every parameter by 1 + scale * N(0, 1), from its own seed."""
+  generator = torch.Generator().manual_seed(seed + 1)
+  with torch.no_grad():
+    for p in model.parameters():
+      p.mul_(1.0 + scale * torch.randn(p.shape, generator=generator))
+
+
 def fine_tune(torch, model, optimizer, scheduler, tensors, stream, num_steps,
-              batch_size, log_every=20):
+              batch_size, log_every=20, stop_after=0):
   """Trains `model` for `num_steps` clipped updates (global norm 1.0).
+
+  With `stop_after` > 0 only the first `stop_after` steps of that schedule
+  run.
 
   Each batch holds the next `batch_size` record indices of `stream`, taken
   from `tensors` (dict name -> tensor indexed by record); the model's loss
@@ -242,7 +279,7 @@ def fine_tune(torch, model, optimizer, scheduler, tensors, stream, num_steps,
   model.train()
   start = time.time()
   losses = []
-  for step in range(num_steps):
+  for step in range(min(stop_after or num_steps, num_steps)):
     idx = torch.tensor([next(stream) for _ in range(batch_size)])
     batch = {k: v[idx] for k, v in tensors.items()}
     loss = model(**batch).loss
@@ -268,6 +305,10 @@ def training_record(args, losses, train_wall):
       "last_20_loss": float(np.mean(losses[-20:])),
       "losses": losses,
       "init_head_from": args.init_head_from,
+      "perturb": args.perturb,
+      "attn_implementation": args.attn_implementation,
+      "train_pad_embedding": args.train_pad_embedding,
+      "stop_after_steps": args.stop_after_steps,
       "train_examples_per_sec": round(len(losses) * args.train_batch_size /
                                       train_wall, 3),
       "train_wall_sec": round(train_wall, 1),
@@ -323,12 +364,13 @@ def main():
   dropout = {}
   if args.no_dropout:
     dropout = dict(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-  model = transformers.BertForQuestionAnswering.from_pretrained(hf_dir,
-                                                                **dropout)
+  model = transformers.BertForQuestionAnswering.from_pretrained(
+      hf_dir, attn_implementation=args.attn_implementation, **dropout)
   if args.init_head_from:
     copy_head(torch, model.qa_outputs, *initial_head(
         args.init_head_from, "cls/squad/output_weights",
         "cls/squad/output_bias"))
+  prepare_start(torch, model, args)
   optimizer, scheduler = optimizer_and_schedule(
       torch, transformers, model, args.optimizer, args.learning_rate,
       num_warmup, num_steps)
@@ -336,7 +378,7 @@ def main():
       torch, model, optimizer, scheduler,
       as_tensors(torch, train_features, True),
       example_stream(len(train_features), args.shuffle_buffer, rng),
-      num_steps, args.train_batch_size)
+      num_steps, args.train_batch_size, stop_after=args.stop_after_steps)
 
   model.eval()
   feats = as_tensors(torch, eval_features, False)

@@ -27,6 +27,24 @@ curves are compared step by step: the largest absolute and relative
 difference, the first step where the relative difference exceeds
 `--tolerance`, and the final scores of both. Prints a table and writes JSON
 (`<results_dir>/whole-run-parity-<task>-seed<N>.json`).
+
+A control run (`--control_steps=N --control_args=...`, after the pair) runs
+HF alone again for the first N steps of the same schedule, from the same
+start, with one thing changed, and tabulates bert_tf vs HF beside HF vs the
+control and bert_tf vs the control:
+
+- `--control_args=--attn_implementation=eager`: the same arithmetic in
+  another order (how far rounding alone parts two runs of one framework);
+- `--control_args=--train_pad_embedding`: HF's [PAD] embedding row learns,
+  as in the reference. Hugging Face builds its word embeddings with
+  `padding_idx=0`, which gives that row no gradient; the reference's (and
+  bert_tf's) has one wherever padded positions reach the loss: SQuAD's span
+  logits cover every position, padding included, so there the two models
+  differ by design (on MRPC the padded positions never reach the pooled
+  [CLS] output, so the row gets no gradient on either side).
+
+  .venv/bin/python bench/whole_run_parity.py --task=squad --control_steps=120 \
+      --control_args=--train_pad_embedding
 """
 
 import argparse
@@ -127,6 +145,16 @@ def main():
                                                             "results"))
   parser.add_argument("--collect_only", action="store_true",
                       help="compare the runs already in --results_dir")
+  parser.add_argument(
+      "--control_steps", type=int, default=0,
+      help="after a parity run: run HF alone again for this many steps of "
+           "the same schedule from the same start, changed only by "
+           "--control_args, and set how far bert_tf and HF part beside how "
+           "far HF parts from itself through rounding alone")
+  parser.add_argument(
+      "--control_args", default="--attn_implementation=eager",
+      help="what the control run changes: HF's other attention kernel (the "
+           "same arithmetic in another order), or e.g. --perturb=1e-7")
   args, extra = parser.parse_known_args()
   task = TASKS[args.task]
   out_dir = os.path.join(args.results_dir, "whole-run-parity")
@@ -135,7 +163,21 @@ def main():
   json_path = {side: os.path.join(out_dir, "%s-%s.json" % (name, side))
                for side in ("tf", "hf")}
   tf_work = "whole-run-parity/%s-tf" % name
-  if not args.collect_only:
+  control_path = os.path.join(out_dir, "%s-hf-control.json" % name)
+  if args.control_steps and not args.collect_only:
+    script, side_args = task["hf"]
+    run_pair([([sys.executable, os.path.join(ROOT, "bench", script)] +
+               side_args + extra + [
+                   "--random_seed=%d" % args.random_seed,
+                   "--results_dir=" + args.results_dir,
+                   "--work_name=whole-run-parity/%s-hf-control" % name,
+                   "--json=" + control_path,
+                   "--init_head_from=" + os.path.join(
+                       args.results_dir, tf_work, "model"),
+                   "--stop_after_steps=%d" % args.control_steps] +
+               args.control_args.split(),
+               control_path[:-5] + ".log")])
+  elif not args.collect_only:
     tf_model_dir = os.path.join(args.results_dir, tf_work, "model")
     # No stale checkpoint for the HF side to copy a head from.
     shutil.rmtree(os.path.join(args.results_dir, tf_work), ignore_errors=True)
@@ -191,6 +233,35 @@ def main():
     print("| %s | %.2e | %.2e | %.4f | %.4f |" % (
         window, w["max_abs_diff"], w["max_rel_diff"], w["tf_mean_loss"],
         w["hf_mean_loss"]))
+  if os.path.exists(control_path):
+    with open(control_path) as f:
+      control_record = json.load(f)
+    control = control_record["losses"]
+    defaults = {"attn_implementation": "sdpa", "train_pad_embedding": False,
+                "perturb": 0.0}
+    changed = ", ".join(
+        "%s=%s" % (k, control_record.get(k, v)) for k, v in defaults.items()
+        if control_record.get(k, v) != records["hf"].get(k, v))
+    n = len(control)
+    pairs = {"bert_tf vs HF": compare(result["tf_losses"][:n],
+                                      result["hf_losses"][:n],
+                                      args.tolerance),
+             "HF vs HF (control)": compare(result["hf_losses"][:n], control,
+                                           args.tolerance),
+             "bert_tf vs HF (control)": compare(result["tf_losses"][:n],
+                                                control, args.tolerance)}
+    result["control"] = {"changed": changed, "steps": n,
+                         "losses": control, "comparisons": pairs}
+    with open(path, "w") as f:
+      json.dump(result, f, indent=2)
+    print("\nControl: HF again with %s, first %d steps. Largest relative "
+          "loss difference per window:" % (changed, n))
+    print("| steps | %s |" % " | ".join(pairs))
+    print("|---|%s" % ("---|" * len(pairs)))
+    for window in pairs["bert_tf vs HF"]["by_window"]:
+      print("| %s | %s |" % (window, " | ".join(
+          "%.2e" % c["by_window"][window]["max_rel_diff"]
+          for c in pairs.values())))
   print("JSON: " + path)
 
 
