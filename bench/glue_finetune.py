@@ -25,7 +25,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
-from squad import no_dropout_config  # pylint: disable=g-import-not-at-top,wrong-import-position
+from squad import add_optimizer_type, no_dropout_config  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from bert_tf import convert  # pylint: disable=g-import-not-at-top
 from bert_tf.tasks import classifier
@@ -99,11 +99,7 @@ def main():
   parser.add_argument("--keep_best_checkpoint_by", default=None,
                       help="keep (and report) the best checkpoint by this "
                       "metric, e.g. eval_accuracy")
-  parser.add_argument(
-      "--optimizer_type", default="adamw",
-      choices=("adamw", "adamw_bias_corrected", "lamb"),
-      help="bert_tf's --optimizer_type: adamw (the reference's update, no "
-           "bias correction) or adamw_bias_corrected (torch's AdamW)")
+  add_optimizer_type(parser)
   parser.add_argument(
       "--use_bucketing", action="store_true",
       help="length bucketing in training (batches of similar length, each "

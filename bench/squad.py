@@ -100,6 +100,15 @@ def recipe_parser(description):
   return parser
 
 
+def add_optimizer_type(parser):
+  """bert_tf's --optimizer_type, for its benchmark scripts."""
+  parser.add_argument(
+      "--optimizer_type", default="adamw",
+      choices=("adamw", "adamw_bias_corrected", "lamb"),
+      help="bert_tf's --optimizer_type: adamw (the reference's update, no "
+           "bias correction) or adamw_bias_corrected (torch's AdamW)")
+
+
 def main():
   parser = recipe_parser(__doc__)
   parser.add_argument(
@@ -112,11 +121,7 @@ def main():
       "--log_every_n_steps", type=int, default=20,
       help="step log and loss summaries every N steps (1: the whole loss "
            "curve, as bench/whole_run_parity.py reads it)")
-  parser.add_argument(
-      "--optimizer_type", default="adamw",
-      choices=("adamw", "adamw_bias_corrected", "lamb"),
-      help="bert_tf's --optimizer_type: adamw (the reference's update, no "
-           "bias correction) or adamw_bias_corrected (torch's AdamW)")
+  add_optimizer_type(parser)
   args = parser.parse_args()
 
   os.makedirs(args.results_dir, exist_ok=True)
