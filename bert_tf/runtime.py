@@ -383,12 +383,18 @@ class ThroughputHook(tf.train.SessionRunHook):
       means rank 0 of `process_rank()`.
     runs_per_step: session runs per global step (accumulation steps);
       `warmup_steps` and `every_n_steps` count global steps too.
+    count_global_steps: True (training) numbers the steps from the global
+      step the session starts at (a resumed run goes on from there); False
+      (prediction, evaluation: the global step does not move) numbers the
+      session runs (batches) of this call from 0, so `total_steps` is then
+      the number of batches.
   """
 
   def __init__(self, batch_size, total_steps=None, every_n_steps=50,
                warmup_steps=2, json_path=None, name="train", is_chief=None,
-               runs_per_step=1):
+               runs_per_step=1, count_global_steps=True):
     self.batch_size = batch_size
+    self.count_global_steps = count_global_steps
     self.runs_per_step = max(1, int(runs_per_step))
     self.total_steps = total_steps
     self.every_n_steps = max(1, every_n_steps)
@@ -413,7 +419,7 @@ class ThroughputHook(tf.train.SessionRunHook):
     # The global step read once here: fetching it with the train op would
     # race with the op's own increment.
     del coord
-    if self._global_step is not None:
+    if self.count_global_steps and self._global_step is not None:
       self._first_step = int(session.run(self._global_step))
 
   def before_run(self, run_context):

@@ -76,3 +76,45 @@ def test_all_warmup_gives_null_rates(tmp_path):
   assert summary["examples_per_sec"] is None
   assert summary["timed_steps"] == 0
   assert json.loads(path.read_text())["examples_per_sec"] is None
+
+
+def _predict(hook, batches, global_step_value):
+  """Runs `batches` session runs that leave a global step of
+  `global_step_value` unchanged, as Estimator.predict does after restoring
+  a checkpoint."""
+  with tf.Graph().as_default():
+    global_step = tf.train.get_or_create_global_step()
+    init = global_step.assign(global_step_value)
+    batch = tf.py_func(lambda: time.sleep(0.01) or 0, [], tf.int64,
+                       stateful=True)
+    with tf.train.MonitoredSession(
+        session_creator=tf.train.ChiefSessionCreator(
+            scaffold=tf.train.Scaffold(
+                local_init_op=tf.group(tf.local_variables_initializer(),
+                                       init))),
+        hooks=[hook]) as sess:
+      for _ in range(batches):
+        sess.run(batch)
+  return hook.summary
+
+
+def test_prediction_counts_batches_not_the_checkpoint_step(tmp_path):
+  # Prediction from a checkpoint at step 720: the log numbers the batches
+  # of this call (1, 2, ...) against their total, not the global step.
+  path = tmp_path / "predict.jsonl"
+  hook = runtime.ThroughputHook(8, total_steps=6, every_n_steps=2,
+                                warmup_steps=1, json_path=str(path),
+                                name="predict", is_chief=True,
+                                count_global_steps=False)
+  summary = _predict(hook, 6, 720)
+  records = [json.loads(line) for line in path.read_text().splitlines()]
+  assert [r["global_step"] for r in records[:-1]] == [2, 4, 6]
+  assert [r["eta_sec"] for r in records[:-1]][-1] == 0
+  assert records[0]["eta_sec"] > 0
+  assert summary["steps"] == 6
+  # Training keeps numbering from the checkpoint's global step.
+  path2 = tmp_path / "train.jsonl"
+  hook = runtime.ThroughputHook(8, every_n_steps=2, warmup_steps=1,
+                                json_path=str(path2), is_chief=True)
+  _predict(hook, 2, 720)
+  assert json.loads(path2.read_text().splitlines()[0])["global_step"] == 722

@@ -789,7 +789,9 @@ class NerTask(driver.Task):
                        checkpoint_path):
     """Runs the windows of `path`; returns {unique_id: prediction dict}."""
     hook = runtime.ThroughputHook(
-        batch_size, every_n_steps=run.cfg.log_every_n_steps, name="predict")
+        batch_size, total_steps=-(-len(windows) // batch_size),
+        every_n_steps=run.cfg.log_every_n_steps, name="predict",
+        count_global_steps=False)
     out = {}
     for prediction in run.predict_records(
         estimator, [path], name_to_features(run.cfg.max_seq_length),

@@ -167,8 +167,10 @@ class SquadTask(driver.Task):
     # With use_bucketing each batch is trimmed to its longest window: the
     # logits of real tokens are unchanged, the padding's are simply absent.
     hook = runtime.ThroughputHook(
-        cfg.predict_batch_size, every_n_steps=cfg.log_every_n_steps,
-        name="predict")
+        cfg.predict_batch_size,
+        total_steps=-(-len(features) // cfg.predict_batch_size),
+        every_n_steps=cfg.log_every_n_steps, name="predict",
+        count_global_steps=False)
     all_results = []
     for prediction in run.predict_records(
         estimator, [path], squad.name_to_features(cfg.max_seq_length, False),
