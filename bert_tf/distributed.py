@@ -421,18 +421,9 @@ class Context(object):
             "GPUs and there is none here: this run computes in float32 "
             "(loss scaling still runs). On CPUs see --use_bf16.")
     if _setting(cfg, "use_bf16"):
-      cpu = _cpu_flags()
-      if cpu & host.NATIVE_BF16_FLAGS:
-        note = "this CPU has native bfloat16 (%s)" % ", ".join(
-            sorted(cpu & host.NATIVE_BF16_FLAGS))
-      elif "avx512f" in cpu:
-        note = ("this CPU has AVX512 but no native bfloat16: oneDNN emulates "
-                "it, which may be slower than float32")
-      else:
-        note = ("this CPU has no AVX512, so oneDNN leaves the graph in "
-                "float32 (the rewrite does nothing here)")
       tf.logging.info("use_bf16: oneDNN automatic bfloat16 rewrite on CPU "
-                      "ops, float32 variables; %s.", note)
+                      "ops, float32 variables; %s.",
+                      host.bf16_note(_cpu_flags()))
     if _setting(cfg, "use_xla"):
       tf.logging.info("XLA: JIT compilation of the graph on (TF_XLA_FLAGS=%s).",
                       os.environ.get("TF_XLA_FLAGS", ""))

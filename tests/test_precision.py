@@ -7,6 +7,7 @@ that `use_fp16` training runs through the library with it. bfloat16 and XLA
 train tiny models through the real driver/script paths with the flags.
 """
 
+import json
 import os
 import re
 import subprocess
@@ -204,14 +205,23 @@ def test_bf16_classifier_training_loss_falls(tmp_path, tiny_vocab_file,
   assert rewrite.auto_mixed_precision_onednn_bfloat16 == 1  # ON
 
 
-def _graph_dtypes(session_config):
-  """The dtypes in the executed (rewritten) graph of a small matmul net."""
+_GRAPH_DTYPES_SCRIPT = """
+import json, os, sys
+os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1"  # as the scripts set it
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import tensorflow.compat.v1 as tf
+from tensorflow.python.util import _pywrap_util_port
+from bert_tf import runtime
+tf.disable_eager_execution()
+out = {"onednn": bool(_pywrap_util_port.IsMklEnabled())}
+for use_bf16 in (False, True):
   with tf.Graph().as_default():
     x = tf.random.normal([32, 64], seed=1)
     w = tf.get_variable("w", [64, 64])
     loss = tf.reduce_mean(tf.matmul(tf.nn.relu(tf.matmul(x, w)), w))
     grad = tf.gradients(loss, w)[0]
-    with tf.Session(config=session_config) as sess:
+    with tf.Session(config=runtime.make_session_config(
+        use_bf16=use_bf16)) as sess:
       sess.run(tf.global_variables_initializer())
       metadata = tf.RunMetadata()
       sess.run(grad, options=tf.RunOptions(output_partition_graphs=True),
@@ -222,18 +232,29 @@ def _graph_dtypes(session_config):
       for key in ("T", "SrcT", "DstT"):
         if key in node.attr:
           dtypes.add(tf.DType(node.attr[key].type).name)
-  return dtypes
+  out["bf16" if use_bf16 else "fp32"] = sorted(dtypes)
+print("RESULT " + json.dumps(out))
+"""
 
 
-def test_bf16_rewrite_computes_in_bfloat16_on_avx512_cpus():
-  flags = distributed._cpu_flags()  # pylint: disable=protected-access
-  if "avx512f" not in flags:
-    pytest.skip("this CPU has no AVX512: oneDNN runs bfloat16 only on AVX512 "
-                "CPUs (native with avx512_bf16/amx_bf16), so the rewrite "
-                "leaves the graph in float32 here")
-  assert "bfloat16" not in _graph_dtypes(runtime.make_session_config())
-  assert "bfloat16" in _graph_dtypes(
-      runtime.make_session_config(use_bf16=True))
+def test_bf16_rewrite_computes_in_bfloat16():
+  """The dtypes in the executed (rewritten) graph of a small matmul net,
+  with oneDNN on as the scripts turn it on (bert_tf.script_env). On every
+  x86 CPU, AVX2-only ones included: there the graph is rewritten all the
+  same and runs on TensorFlow's generic kernels (host.bf16_note)."""
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  proc = subprocess.run(
+      [sys.executable, "-c", _GRAPH_DTYPES_SCRIPT], capture_output=True,
+      text=True, cwd=root, timeout=300,
+      env=dict(os.environ, PYTHONPATH=root))
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")][-1]
+  out = json.loads(line[len("RESULT "):])
+  if not out["onednn"]:
+    pytest.skip("TensorFlow's oneDNN (MKL) kernels are not enabled in this "
+                "build (non-x86), so the oneDNN bfloat16 rewrite cannot act")
+  assert "bfloat16" not in out["fp32"]
+  assert "bfloat16" in out["bf16"]
 
 
 def test_xla_pretraining_script_compiles_and_loss_falls(tmp_path):

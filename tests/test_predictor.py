@@ -1,20 +1,24 @@
 """Predictor on an export against estimator.predict; its command line."""
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+import textwrap
 
 import numpy as np
 import pytest
 
 from bert_tf import export
+from bert_tf import host
 from bert_tf import predictor as predictor_lib
 from bert_tf import tokenization
 from bert_tf.tasks import classifier
 from bert_tf.tasks import glue
 import serving_helpers as helpers
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SEQ = 16
 INPUTS = ["The dog runs fast.",
           ("Hello world", "How are you?"),
@@ -86,3 +90,91 @@ def test_predictor_matches_estimator_predict(tmp_path):
   with predictor_lib.Predictor(bare, tiny.vocab_file, True) as predictor:
     np.testing.assert_allclose(predictor.predict(INPUTS), expected,
                                atol=1e-5)
+
+
+_FAST_PATH_SCRIPT = textwrap.dedent("""
+    import json, os, sys
+    os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1"
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import numpy as np
+    from tensorflow.python.util import _pywrap_util_port
+    from bert_tf import predictor as predictor_lib
+    export_dir, inputs = sys.argv[1], json.loads(sys.argv[2])
+    inputs = [x if isinstance(x, str) else tuple(x) for x in inputs]
+    out = {"onednn": bool(_pywrap_util_port.IsMklEnabled())}
+    for bf16 in (False, True):
+      with predictor_lib.Predictor(export_dir, use_bf16=bf16) as predictor:
+        key = "bf16" if bf16 else "fp32"
+        out[key] = dict(
+            predictor.graph_report(predictor.featurize(inputs)),
+            probabilities=predictor.predict(inputs).tolist())
+    print("RESULT " + json.dumps(out))
+""")
+
+
+def test_predictor_runs_the_fused_graph_and_a_bf16_option(tmp_path):
+  """Issue 17, point 3: the export's graph runs with oneDNN's fusions, and
+  use_bf16 / --use_bf16 stays within bfloat16's tolerance of float32."""
+  tiny = helpers.make_tiny_model(tmp_path / "m", num_labels=3,
+                                 span_head=False)
+  export_dir = str(tmp_path / "export")
+  export.export_from_checkpoint(
+      "classifier", tiny.config_file, tiny.checkpoint_dir, export_dir,
+      max_seq_length=SEQ, num_labels=3, vocab_file=tiny.vocab_file,
+      do_lower_case=True, labels=["neg", "neu", "pos"])
+  env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS="1", PYTHONPATH=ROOT)
+  proc = subprocess.run(
+      [sys.executable, "-c", _FAST_PATH_SCRIPT, export_dir,
+       json.dumps(INPUTS)], capture_output=True, text=True, env=env,
+      cwd=ROOT, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")][-1]
+  out = json.loads(line[len("RESULT "):])
+  fp32 = np.array(out["fp32"]["probabilities"])
+  bf16 = np.array(out["bf16"]["probabilities"])
+  assert np.std(fp32, axis=0).max() > 1e-3  # inputs are told apart
+  # bfloat16 keeps 8 bits of mantissa: probabilities within 5e-2.
+  np.testing.assert_allclose(bf16, fp32, rtol=0, atol=5e-2)
+  if out["onednn"]:
+    fused = out["fp32"]["fused_ops"]
+    # Both layers: dense + tanh GELU in one op, and QK^T * scale + mask.
+    assert fused.get(
+        "_MklNativeFusedMatMul[BiasAdd,GeluApproximate]") == 2, fused
+    assert fused.get("_MklFusedBatchMatMulV2[Mul,Add]") == 2, fused
+    assert out["fp32"]["low_precision"]["bfloat16"] == 0
+    flags = host.cpu_flags()
+    if flags & host.NATIVE_BF16_FLAGS:
+      assert out["bf16"]["low_precision"]["bfloat16"] > 0
+    elif "avx512f" not in flags:
+      # No AVX512: the graph is rewritten to bfloat16 all the same, but
+      # oneDNN cannot run it, so none of its fusions are left (the log says
+      # so: slower than float32).
+      assert out["bf16"]["low_precision"]["bfloat16"] > 0
+      assert not out["bf16"]["fused_ops"], out["bf16"]["fused_ops"]
+
+  # The command line's --use_bf16.
+  tsv = tmp_path / "inputs.tsv"
+  tsv.write_text("".join(
+      (x if isinstance(x, str) else "\t".join(x)) + "\n" for x in INPUTS),
+                 encoding="utf-8")
+  result = str(tmp_path / "bf16.tsv")
+  proc = subprocess.run(
+      [sys.executable, "-m", "bert_tf.predictor", "--export_dir=" + export_dir,
+       "--input_file=%s" % tsv, "--output_file=" + result, "--use_bf16"],
+      capture_output=True, text=True, timeout=300, cwd=ROOT)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  rows = np.array([[float(x) for x in line.split("\t")]
+                   for line in open(result).read().splitlines()])
+  np.testing.assert_allclose(rows, fp32, rtol=0, atol=5e-2)
+  if not host.cpu_flags() & host.NATIVE_BF16_FLAGS:
+    # Where it does not pay, the command line (warnings only) says so.
+    assert "use_bf16" in proc.stderr and host.bf16_note() in proc.stderr
+
+
+def test_bf16_note_names_what_the_rewrite_does_per_cpu():
+  assert "native bfloat16 (amx_bf16, avx512_bf16)" in host.bf16_note(
+      {"avx2", "avx512f", "avx512_bf16", "amx_bf16"})
+  assert "emulates" in host.bf16_note({"avx2", "avx512f"})
+  note = host.bf16_note({"avx2", "fma"})
+  assert "no AVX512" in note and "slower than float32" in note
+  assert host.bf16_note() == host.bf16_note(host.cpu_flags())

@@ -30,7 +30,7 @@ processes hits all alike; rates use the median step time (`timing`). The
 load average is recorded before and after.
 
 Precision: "fp32"; "bf16" turns on TensorFlow's oneDNN automatic bfloat16
-rewrite (float32 variables; it acts only on CPUs with native bfloat16,
+rewrite (float32 variables; it pays only on CPUs with native bfloat16,
 AVX512-BF16 or AMX, and the JSON counts the bfloat16 ops that were really
 in the executed graph); "fp16" turns on the float16 automatic mixed
 precision rewrite (NVIDIA GPUs only; on a CPU the graph stays float32) with
