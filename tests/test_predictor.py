@@ -26,7 +26,8 @@ INPUTS = ["The dog runs fast.",
           ("the cat", "the cat ran")]
 
 
-def test_predictor_matches_estimator_predict(tmp_path):
+def _tiny_export(tmp_path):
+  """A tiny random classifier (3 labels) exported; (TinyModel, export dir)."""
   tiny = helpers.make_tiny_model(tmp_path / "m", num_labels=3,
                                  span_head=False)
   export_dir = str(tmp_path / "export")
@@ -34,6 +35,29 @@ def test_predictor_matches_estimator_predict(tmp_path):
       "classifier", tiny.config_file, tiny.checkpoint_dir, export_dir,
       max_seq_length=SEQ, num_labels=3, vocab_file=tiny.vocab_file,
       do_lower_case=True, labels=["neg", "neu", "pos"])
+  return tiny, export_dir
+
+
+def _run_cli(tmp_path, export_dir, *flags):
+  """`python -m bert_tf.predictor` over a TSV of INPUTS (singles and
+  pairs); returns (the output rows as a float array, stderr)."""
+  tsv = tmp_path / "inputs.tsv"
+  tsv.write_text("".join(
+      (x if isinstance(x, str) else "\t".join(x)) + "\n" for x in INPUTS),
+                 encoding="utf-8")
+  out = str(tmp_path / "predictions.tsv")
+  proc = subprocess.run(
+      [sys.executable, "-m", "bert_tf.predictor", "--export_dir=" + export_dir,
+       "--input_file=%s" % tsv, "--output_file=" + out] + list(flags),
+      capture_output=True, text=True, timeout=300, cwd=ROOT)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  rows = np.array([[float(x) for x in line.split("\t")]
+                   for line in open(out).read().splitlines()])
+  return rows, proc.stderr
+
+
+def test_predictor_matches_estimator_predict(tmp_path):
+  tiny, export_dir = _tiny_export(tmp_path)
 
   # Golden: the classifier's own features through estimator.predict.
   tokenizer = tokenization.FullTokenizer(tiny.vocab_file, True)
@@ -66,19 +90,7 @@ def test_predictor_matches_estimator_predict(tmp_path):
       predictor.predict([("a", "b", "c")])
 
   # The command line over a TSV of singles and pairs.
-  tsv = tmp_path / "inputs.tsv"
-  tsv.write_text("".join(
-      (x if isinstance(x, str) else "\t".join(x)) + "\n" for x in INPUTS),
-                 encoding="utf-8")
-  out = str(tmp_path / "predictions.tsv")
-  proc = subprocess.run(
-      [sys.executable, "-m", "bert_tf.predictor", "--export_dir=" + export_dir,
-       "--input_file=%s" % tsv, "--output_file=" + out, "--batch_size=2"],
-      capture_output=True, text=True, timeout=300,
-      cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  rows = np.array([[float(x) for x in line.split("\t")]
-                   for line in open(out).read().splitlines()])
+  rows, _ = _run_cli(tmp_path, export_dir, "--batch_size=2")
   np.testing.assert_allclose(rows, expected, atol=1e-6)
 
   # An export without its vocabulary needs one given.
@@ -115,13 +127,7 @@ _FAST_PATH_SCRIPT = textwrap.dedent("""
 def test_predictor_runs_the_fused_graph_and_a_bf16_option(tmp_path):
   """Issue 17, point 3: the export's graph runs with oneDNN's fusions, and
   use_bf16 / --use_bf16 stays within bfloat16's tolerance of float32."""
-  tiny = helpers.make_tiny_model(tmp_path / "m", num_labels=3,
-                                 span_head=False)
-  export_dir = str(tmp_path / "export")
-  export.export_from_checkpoint(
-      "classifier", tiny.config_file, tiny.checkpoint_dir, export_dir,
-      max_seq_length=SEQ, num_labels=3, vocab_file=tiny.vocab_file,
-      do_lower_case=True, labels=["neg", "neu", "pos"])
+  tiny, export_dir = _tiny_export(tmp_path)
   env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS="1", PYTHONPATH=ROOT)
   proc = subprocess.run(
       [sys.executable, "-c", _FAST_PATH_SCRIPT, export_dir,
@@ -153,22 +159,11 @@ def test_predictor_runs_the_fused_graph_and_a_bf16_option(tmp_path):
       assert not out["bf16"]["fused_ops"], out["bf16"]["fused_ops"]
 
   # The command line's --use_bf16.
-  tsv = tmp_path / "inputs.tsv"
-  tsv.write_text("".join(
-      (x if isinstance(x, str) else "\t".join(x)) + "\n" for x in INPUTS),
-                 encoding="utf-8")
-  result = str(tmp_path / "bf16.tsv")
-  proc = subprocess.run(
-      [sys.executable, "-m", "bert_tf.predictor", "--export_dir=" + export_dir,
-       "--input_file=%s" % tsv, "--output_file=" + result, "--use_bf16"],
-      capture_output=True, text=True, timeout=300, cwd=ROOT)
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  rows = np.array([[float(x) for x in line.split("\t")]
-                   for line in open(result).read().splitlines()])
+  rows, stderr = _run_cli(tmp_path, export_dir, "--use_bf16")
   np.testing.assert_allclose(rows, fp32, rtol=0, atol=5e-2)
   if not host.cpu_flags() & host.NATIVE_BF16_FLAGS:
     # Where it does not pay, the command line (warnings only) says so.
-    assert "use_bf16" in proc.stderr and host.bf16_note() in proc.stderr
+    assert "use_bf16" in stderr and host.bf16_note() in stderr
 
 
 def test_bf16_note_names_what_the_rewrite_does_per_cpu():
