@@ -159,7 +159,7 @@ def run_hf(args, seed):
   import transformers  # pylint: disable=g-import-not-at-top
   from bert_tf import tokenization  # pylint: disable=g-import-not-at-top
   from bert_tf.tasks import ner  # pylint: disable=g-import-not-at-top
-  from squad_hf import bert_learning_rate, clipped_update, reference_optimizer  # pylint: disable=g-import-not-at-top
+  from squad_hf import bert_learning_rate, clipped_update, copy_head, initial_head, reference_optimizer  # pylint: disable=g-import-not-at-top
   torch.set_num_threads(args.threads or os.cpu_count())
   torch.manual_seed(seed)
   tokenizer = tokenization.FullTokenizer(
@@ -186,6 +186,12 @@ def run_hf(args, seed):
 
   model = transformers.BertForTokenClassification.from_pretrained(
       MINILM, num_labels=len(labels), attn_implementation="eager")
+  if args.init_head_from:
+    # A control: bert_tf's initial head (its model.ckpt-0), so that only
+    # the example order and the dropout masks are HF's own.
+    copy_head(torch, model.classifier,
+              *initial_head(args.init_head_from, "output_weights",
+                            "output_bias", timeout=0))
   optimizer = reference_optimizer(torch, model, args.learning_rate)
   n = len(train_windows)
   bs = args.train_batch_size
@@ -227,6 +233,7 @@ def run_hf(args, seed):
   predicted = [[labels[i] for i in s] for s in ids]
   record = _scores([s.tags for s in dev], predicted)
   record.update(framework="hf", seed=seed, seconds=seconds,
+                init_head_from=args.init_head_from,
                 num_train_steps=num_train)
   return record
 
@@ -340,6 +347,10 @@ def main():
                       help="run one side for one --seeds value (what the "
                            "orchestrating run starts)")
   parser.add_argument("--json", default=None)
+  parser.add_argument(
+      "--init_head_from", default=None,
+      help="with --framework=hf: start the HF head from the initial head "
+           "(model.ckpt-0) of this bert_tf run directory")
   parser.add_argument("--collect_only", action="store_true")
   parser.add_argument("--parallel", type=int, default=2,
                       help="runs at once (each pinned to one core)")
