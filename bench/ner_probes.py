@@ -1,0 +1,147 @@
+"""Two probes of a trained bert_tf NER run against Hugging Face (issue 16).
+
+  .venv/bin/python bench/ner_probes.py --probe=dropout \\
+      --run_dir=bench/results/ner-wnut17/tf-seed4
+  .venv/bin/python bench/ner_probes.py --probe=clipping \\
+      --run_dir=bench/results/ner-wnut17/tf-seed4
+
+dropout: converts the run's final checkpoint to Hugging Face
+(`bert_tf.convert`) and, on one batch of 64 WNUT-17 training windows,
+prints the loss with dropout off and its mean over --draws dropout draws,
+for bert_tf's graph and for BertForTokenClassification: equal means say the
+dropout of both sides is equally strong.
+
+clipping: on three batches of 32, at the run's first and last checkpoint,
+prints the global norm `tf.clip_by_global_norm` computes over the gradients
+(the word embeddings' gradient is IndexedSlices, as in the reference) and
+the norm of the dense gradients (what torch clips).
+"""
+
+import argparse
+import os
+
+import numpy as np
+import tensorflow.compat.v1 as tf
+
+from bert_tf import convert
+from bert_tf import heads
+from bert_tf import modeling
+from bert_tf import tokenization
+from bert_tf.tasks import ner
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WNUT_TRAIN = os.path.join(os.path.dirname(ROOT), "shared", "data", "ner",
+                          "wnut17", "train.conll")
+
+
+def _batch(model_dir, labels, n, seed):
+  """n random training windows, int32 arrays trimmed to the longest."""
+  tok = tokenization.FullTokenizer(os.path.join(model_dir, "vocab.txt"), True)
+  train = ner.read_conll(WNUT_TRAIN)
+  rows = np.random.RandomState(seed).choice(len(train), n, replace=False)
+  windows = ner.convert_sentences([train[i] for i in rows], tok, 128, 64,
+                                  {t: i for i, t in enumerate(labels)})
+  arr = {k: np.array([getattr(w, k) for w in windows], np.int32)
+         for k in ner.SEQUENCE_FEATURES}
+  length = int(arr["input_mask"].sum(1).max())
+  return {k: v[:, :length] for k, v in arr.items()}
+
+
+def _graph(cfg, arr, num_labels, training):
+  feats = {k: tf.constant(v) for k, v in arr.items()}
+  model = modeling.BertModel(cfg, training, feats["input_ids"],
+                             feats["input_mask"], feats["segment_ids"])
+  return heads.TokenClassificationHead(num_labels)(cfg, model, feats,
+                                                  training).loss
+
+
+def dropout_probe(args, cfg, labels, model_dir):
+  import torch  # pylint: disable=g-import-not-at-top
+  import transformers  # pylint: disable=g-import-not-at-top
+  ckpt = os.path.join(args.run_dir, "model.ckpt-%d" % args.step)
+  arr = _batch(model_dir, labels, 64, 0)
+  out = {}
+  for training in (False, True):
+    with tf.Graph().as_default():
+      tf.set_random_seed(1)
+      loss = _graph(cfg, arr, len(labels), training)
+      with tf.Session() as sess:
+        tf.train.Saver().restore(sess, ckpt)
+        out["bert_tf", training] = [
+            sess.run(loss) for _ in range(args.draws if training else 1)]
+  hf_dir = os.path.join(args.run_dir, "hf-ckpt-%d" % args.step)
+  if not os.path.exists(os.path.join(hf_dir, "config.json")):
+    convert.google_to_hf(ckpt, hf_dir, bert_config_file=os.path.join(
+        model_dir, "bert_config.json"), vocab_file=os.path.join(
+            model_dir, "vocab.txt"))
+  model = transformers.BertForTokenClassification.from_pretrained(
+      hf_dir, num_labels=len(labels), attn_implementation="eager")
+  b = {"input_ids": arr["input_ids"], "attention_mask": arr["input_mask"],
+       "token_type_ids": arr["segment_ids"],
+       "labels": np.where(arr["label_mask"] > 0, arr["label_ids"], -100)}
+  b = {k: torch.from_numpy(v.astype(np.int64)) for k, v in b.items()}
+  torch.manual_seed(1)
+  with torch.no_grad():
+    model.eval()
+    out["HF", False] = [model(**b).loss.item()]
+    model.train()
+    out["HF", True] = [model(**b).loss.item() for _ in range(args.draws)]
+  print("| side | loss, dropout off | mean loss over %d dropout draws (se) |"
+        % args.draws)
+  print("|---|---|---|")
+  for side in ("bert_tf", "HF"):
+    on = np.array(out[side, True])
+    print("| %s | %.5f | %.5f (%.5f) |" % (
+        side, out[side, False][0], on.mean(), on.std(ddof=1) / len(on)**.5))
+
+
+def clipping_probe(args, cfg, labels, model_dir):
+  print("| checkpoint | batch | clip_by_global_norm's norm | dense norm | "
+        "ratio |")
+  print("|---|---|---|---|---|")
+  for step in (0, args.step):
+    for seed in (0, 1, 2):
+      arr = _batch(model_dir, labels, 32, seed)
+      with tf.Graph().as_default():
+        loss = _graph(cfg, arr, len(labels), False)
+        pairs = [(g, v) for g, v in zip(
+            tf.gradients(loss, tf.trainable_variables()),
+            tf.trainable_variables()) if g is not None]
+        grads = [g for g, _ in pairs]
+        _, norm = tf.clip_by_global_norm(grads, 1.0)
+        dense = tf.linalg.global_norm([tf.convert_to_tensor(g)
+                                       for g in grads])
+        with tf.Session() as sess:
+          tf.train.Saver().restore(sess, os.path.join(
+              args.run_dir, "model.ckpt-%d" % step))
+          a, b = sess.run([norm, dense])
+      print("| model.ckpt-%d | %d | %.4f | %.4f | %.4f |" % (step, seed, a, b,
+                                                          a / b))
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__)
+  parser.add_argument("--probe", choices=("dropout", "clipping"),
+                      required=True)
+  parser.add_argument("--run_dir", required=True,
+                      help="a bench/ner.py bert_tf run directory")
+  parser.add_argument("--model_dir", default=None,
+                      help="its converted MiniLM (default: beside run_dir)")
+  parser.add_argument("--step", type=int, default=318,
+                      help="the final checkpoint's step")
+  parser.add_argument("--draws", type=int, default=40)
+  args = parser.parse_args()
+  tf.disable_eager_execution()
+  os.environ.setdefault("HF_HUB_OFFLINE", "1")
+  model_dir = args.model_dir or os.path.join(os.path.dirname(
+      os.path.abspath(args.run_dir)), "minilm-google")
+  cfg = modeling.BertConfig.from_json_file(os.path.join(model_dir,
+                                                        "bert_config.json"))
+  with open(os.path.join(args.run_dir, "labels.txt")) as f:
+    labels = f.read().split()
+  {"dropout": dropout_probe, "clipping": clipping_probe}[args.probe](
+      args, cfg, labels, model_dir)
+
+
+if __name__ == "__main__":
+  main()
