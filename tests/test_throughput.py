@@ -85,7 +85,7 @@ def _predict(hook, batches, global_step_value):
   with tf.Graph().as_default():
     global_step = tf.train.get_or_create_global_step()
     init = global_step.assign(global_step_value)
-    batch = tf.py_func(lambda: time.sleep(0.01) or 0, [], tf.int64,
+    batch = tf.py_func(lambda: time.sleep(0.05) or 0, [], tf.int64,
                        stateful=True)
     with tf.train.MonitoredSession(
         session_creator=tf.train.ChiefSessionCreator(
@@ -109,8 +109,12 @@ def test_prediction_counts_batches_not_the_checkpoint_step(tmp_path):
   summary = _predict(hook, 6, 720)
   records = [json.loads(line) for line in path.read_text().splitlines()]
   assert [r["global_step"] for r in records[:-1]] == [2, 4, 6]
+  # ETA: the batches left times the step time (0.05 s per batch here, so
+  # 4 x 0.05 s after batch 2; rounded to 0.1 s in the record).
   assert [r["eta_sec"] for r in records[:-1]][-1] == 0
-  assert records[0]["eta_sec"] > 0
+  assert records[0]["eta_sec"] == pytest.approx(
+      4 * records[0]["step_time_sec"], abs=0.06)
+  assert records[0]["eta_sec"] >= 0.1
   assert summary["steps"] == 6
   # Training keeps numbering from the checkpoint's global step.
   path2 = tmp_path / "train.jsonl"
