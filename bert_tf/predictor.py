@@ -60,10 +60,9 @@ import uuid
 import numpy as np
 import tensorflow.compat.v1 as tf
 
-from tensorflow.core.protobuf import rewriter_config_pb2
-
 from bert_tf import export as export_lib
 from bert_tf import host
+from bert_tf import runtime
 from bert_tf import tokenization
 from bert_tf.tasks import classifier
 from bert_tf.tasks import glue
@@ -107,9 +106,7 @@ class Predictor(object):
       config = tf.ConfigProto()
       if session_config is not None:
         config.CopyFrom(session_config)
-      config.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = (
-          rewriter_config_pb2.RewriterConfig.ON)
-      session_config = config
+      session_config = runtime.enable_bf16_rewrite(config)
       # Said at warning level where it does not pay (the command line logs
       # warnings only).
       log = (tf.logging.info if host.cpu_flags() & host.NATIVE_BF16_FLAGS
@@ -446,7 +443,6 @@ def _define_cli_flags():
 
 
 def _cli_main(flag_values):
-  from bert_tf import runtime  # pylint: disable=g-import-not-at-top
   runtime.set_verbosity(tf.logging.WARN)
   predict_file(flag_values.export_dir, flag_values.input_file,
                flag_values.output_file, flag_values.batch_size,

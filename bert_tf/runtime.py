@@ -138,14 +138,22 @@ def make_session_config(use_xla=False, use_bf16=False, intra_op_threads=0,
         tf.OptimizerOptions.ON_1)
   from tensorflow.core.protobuf import rewriter_config_pb2  # pylint: disable=g-import-not-at-top
   if use_bf16:
-    config.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = (
-        rewriter_config_pb2.RewriterConfig.ON)
+    enable_bf16_rewrite(config)
   if use_fp16:
     config.graph_options.rewrite_options.auto_mixed_precision = (
         rewriter_config_pb2.RewriterConfig.ON)
   if gpu_index is not None:
     config.gpu_options.visible_device_list = str(gpu_index)
     config.gpu_options.allow_growth = True
+  return config
+
+
+def enable_bf16_rewrite(config):
+  """Turns on oneDNN's automatic bfloat16 rewrite in a tf.ConfigProto (in
+  place; variables stay float32); returns it."""
+  from tensorflow.core.protobuf import rewriter_config_pb2  # pylint: disable=g-import-not-at-top
+  config.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = (
+      rewriter_config_pb2.RewriterConfig.ON)
   return config
 
 
