@@ -104,6 +104,11 @@ def main():
       "--use_bucketing", action="store_true",
       help="length bucketing in training (batches of similar length, each "
            "padded to its longest member); evaluation is unchanged by it")
+  parser.add_argument(
+      "--use_bf16", action="store_true",
+      help="oneDNN's automatic bfloat16 rewrite in training and evaluation "
+           "(run_classifier's --use_bf16; pays on CPUs with AVX512-BF16 or "
+           "AMX)")
   args = parser.parse_args()
 
   os.makedirs(args.results_dir, exist_ok=True)
@@ -119,7 +124,8 @@ def main():
       "-shuffle%d" % args.shuffle_buffer if args.shuffle_buffer != 100
       else "", "-nodropout" if args.no_dropout else "") + (
           "" if args.optimizer_type == "adamw" else "-" + args.optimizer_type
-      ) + ("-bucketing" if args.use_bucketing else "")
+      ) + ("-bucketing" if args.use_bucketing else "") + (
+          "-bf16" if args.use_bf16 else "")
   work = os.path.join(args.results_dir, args.work_name or run_name)
   if os.path.exists(work):
     shutil.rmtree(work)
@@ -144,7 +150,8 @@ def main():
       log_every_n_steps=args.log_every_n_steps,
       eval_every_epochs=args.eval_every_epochs,
       keep_best_checkpoint_by=args.keep_best_checkpoint_by,
-      optimizer_type=args.optimizer_type, use_bucketing=args.use_bucketing)
+      optimizer_type=args.optimizer_type, use_bucketing=args.use_bucketing,
+      use_bf16=args.use_bf16)
   start = time.time()
   result = classifier.run(cfg)
   wall = time.time() - start
@@ -160,7 +167,8 @@ def main():
       "recipe": {k: getattr(args, k) for k in (
           "learning_rate", "num_train_epochs", "train_batch_size",
           "max_seq_length", "warmup_proportion", "random_seed",
-          "shuffle_buffer", "no_dropout", "optimizer_type", "use_bucketing")},
+          "shuffle_buffer", "no_dropout", "optimizer_type", "use_bucketing",
+          "use_bf16")},
       "num_train_steps": result.get("num_train_steps"),
       "dev_accuracy": ev.get("eval_accuracy"),
       "dev_f1": ev.get("f1"),

@@ -34,6 +34,7 @@ import math
 import re
 
 import tensorflow.compat.v1 as tf
+from tensorflow.python.ops import resource_variable_ops  # pylint: disable=g-direct-tensorflow-import
 
 # The updates `create_optimizer` offers, by their `optimizer_type` name (also
 # the values of the scripts' --optimizer_type), with what each is for.
@@ -108,7 +109,8 @@ def create_optimizer(loss, init_lr, num_train_steps, num_warmup_steps, use_tpu,
                      clip_norm=1.0, tvars=None, gradient_reducer=None,
                      init_loss_scale=None,
                      loss_scale_increment_period=(
-                         DEFAULT_LOSS_SCALE_INCREMENT_PERIOD)):
+                         DEFAULT_LOSS_SCALE_INCREMENT_PERIOD),
+                     fused=True):
   """Creates the training op for `loss`.
 
   Gradients of `loss` are clipped to global norm `clip_norm` and applied with
@@ -159,6 +161,9 @@ def create_optimizer(loss, init_lr, num_train_steps, num_warmup_steps, use_tpu,
       loss scale (2**15 is usual).
     loss_scale_increment_period: finite updates in a row before the loss
       scale doubles.
+    fused: for "adamw", update with TensorFlow's fused Adam kernel
+      (`AdamWeightDecayOptimizer(fused=True)`); False builds the
+      reference's op sequence (for comparisons).
 
   Returns:
     A `tf.Operation` that runs one training (micro-)step.
@@ -186,7 +191,7 @@ def create_optimizer(loss, init_lr, num_train_steps, num_warmup_steps, use_tpu,
     # For TensorBoard and `bert_tf.plots` (TPU training loops run no
     # summaries): the rate used by the update of this step.
     tf.summary.scalar("learning_rate", learning_rate)
-  optimizer = _make_optimizer(optimizer_type, learning_rate)
+  optimizer = _make_optimizer(optimizer_type, learning_rate, fused)
   if use_tpu:
     optimizer = tf.tpu.CrossShardOptimizer(optimizer)
 
@@ -214,7 +219,7 @@ def create_optimizer(loss, init_lr, num_train_steps, num_warmup_steps, use_tpu,
                                 num_accumulation_steps)
 
 
-def _make_optimizer(optimizer_type, learning_rate):
+def _make_optimizer(optimizer_type, learning_rate, fused=True):
   """Returns the optimizer named by `optimizer_type` with BERT's settings."""
   kwargs = dict(
       learning_rate=learning_rate,
@@ -224,7 +229,7 @@ def _make_optimizer(optimizer_type, learning_rate):
       epsilon=1e-6,
       exclude_from_weight_decay=list(DEFAULT_EXCLUDE_FROM_WEIGHT_DECAY))
   if optimizer_type == "adamw":
-    return AdamWeightDecayOptimizer(**kwargs)
+    return AdamWeightDecayOptimizer(fused=fused, **kwargs)
   if optimizer_type == "adamw_bias_corrected":
     return BiasCorrectedAdamWOptimizer(**kwargs)
   return LAMBOptimizer(**kwargs)
@@ -558,7 +563,7 @@ class AdamWeightDecayOptimizer(_DecoupledWeightDecayOptimizer):
 
   def __init__(self, learning_rate, weight_decay_rate=0.0, beta_1=0.9,
                beta_2=0.999, epsilon=1e-6, exclude_from_weight_decay=None,
-               name="AdamWeightDecayOptimizer"):
+               name="AdamWeightDecayOptimizer", fused=True):
     """Constructs an AdamWeightDecayOptimizer.
 
     Args:
@@ -570,10 +575,70 @@ class AdamWeightDecayOptimizer(_DecoupledWeightDecayOptimizer):
       exclude_from_weight_decay: list of regex strings; matching variables
         get no weight decay.
       name: str, name of the op `apply_gradients` returns.
+      fused: apply the update to resource variables with TensorFlow's
+        `ResourceApplyAdam` kernel (see `apply_gradients`): one pass over
+        each variable and its moments instead of about ten element-wise ops;
+        the same update to float32 rounding. False builds the reference's
+        op sequence.
     """
     super(AdamWeightDecayOptimizer, self).__init__(
         learning_rate, weight_decay_rate, beta_1, beta_2, epsilon,
         exclude_from_weight_decay, name)
+    self.fused = bool(fused)
+
+  def apply_gradients(self, grads_and_vars, global_step=None, name=None):
+    """Returns an op applying one update to every (gradient, variable) pair.
+
+    With `fused` (the default), resource variables are updated by
+    `ResourceApplyAdam` with beta powers 0, whose step size
+    lr * sqrt(1 - 0) / (1 - 0) is the learning rate itself, so that it
+    computes exactly this class's uncorrected update
+    m / (sqrt(v) + epsilon); the decoupled decay `w -= lr * rate * w` is
+    applied just before it (the decay uses the weight before this update, as
+    in the reference). The moments live in the same slots, so checkpoints
+    are unchanged. Subclasses that change the Adam direction (bias
+    correction), and other variable kinds, use the reference's op sequence.
+
+    Args: as `_DecoupledWeightDecayOptimizer.apply_gradients`.
+
+    Returns:
+      A `tf.Operation` grouping the variable and slot updates.
+    """
+    if not (self.fused and type(self)._adam_direction is
+            AdamWeightDecayOptimizer._adam_direction):
+      return super(AdamWeightDecayOptimizer, self).apply_gradients(
+          grads_and_vars, global_step=global_step, name=name)
+    updates = []
+    unfused = []
+    for grad, param in grads_and_vars:
+      if grad is None or param is None:
+        continue
+      if not resource_variable_ops.is_resource_variable(param):
+        unfused.append((grad, param))
+        continue
+      grad = _to_dense(grad)
+      dtype = param.dtype.base_dtype
+      param_name = _get_variable_name(param.name)
+      m, v = self.create_slots([param])[0]
+      learning_rate = tf.cast(self.learning_rate, dtype)
+      decay = []
+      if self._do_use_weight_decay(param_name):
+        # w -= (lr * rate) * w in one pass over w.
+        decay = [tf.raw_ops.ResourceApplyGradientDescent(
+            var=param.handle, alpha=learning_rate * self.weight_decay_rate,
+            delta=param.read_value())]
+      with tf.control_dependencies(decay):
+        zero = tf.constant(0.0, dtype=dtype)
+        updates.append(tf.raw_ops.ResourceApplyAdam(
+            var=param.handle, m=m.handle, v=v.handle, beta1_power=zero,
+            beta2_power=zero, lr=learning_rate,
+            beta1=tf.constant(self.beta_1, dtype=dtype),
+            beta2=tf.constant(self.beta_2, dtype=dtype),
+            epsilon=tf.constant(self.epsilon, dtype=dtype), grad=grad))
+    if unfused:
+      updates.append(super(AdamWeightDecayOptimizer, self).apply_gradients(
+          unfused, global_step=global_step))
+    return tf.group(*updates, name=name or self.get_name())
 
   def _compute_update(self, param, param_name, next_m, next_v, step):
     update = self._adam_direction(next_m, next_v, step)

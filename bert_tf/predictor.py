@@ -106,7 +106,7 @@ class Predictor(object):
       config = tf.ConfigProto()
       if session_config is not None:
         config.CopyFrom(session_config)
-      session_config = runtime.enable_bf16_rewrite(config)
+      session_config = runtime.enable_bf16_rewrite(config, inference=True)
       # Said at warning level where it does not pay (the command line logs
       # warnings only).
       log = (tf.logging.info if host.cpu_flags() & host.NATIVE_BF16_FLAGS

@@ -39,10 +39,19 @@ def _graph(legacy=False):
         tf.enable_control_flow_v2()
 
 
-def _np_adamw(w, g, m, v, lr, wd, decay, b1=0.9, b2=0.999, eps=1e-6):
-  """BERT's AdamWeightDecay step in NumPy (no bias correction)."""
+# The weight of g^2 in v that ResourceApplyAdam (the fused update) forms in
+# float32: 1 - float32(0.999) = 0.00099998713.
+FUSED_G2_WEIGHT = float(np.float32(1) - np.float32(0.999))
+
+
+def _np_adamw(w, g, m, v, lr, wd, decay, b1=0.9, b2=0.999, eps=1e-6,
+              g2_weight=None):
+  """BERT's AdamWeightDecay step in NumPy (no bias correction).
+
+  `g2_weight` replaces (1 - b2) as the weight of g^2 in v (None: 1 - b2).
+  """
   m = b1 * m + (1 - b1) * g
-  v = b2 * v + (1 - b2) * g * g
+  v = b2 * v + (1 - b2 if g2_weight is None else g2_weight) * g * g
   u = m / (np.sqrt(v) + eps)
   if decay:
     u = u + wd * w
@@ -98,7 +107,14 @@ def test_learning_rate_schedule_without_warmup():
 # ---------------------------------------------------------------------------
 
 
-def test_adamw_matches_numpy_and_excludes_decay():
+@pytest.mark.parametrize("fused", [False, True])
+def test_adamw_matches_numpy_and_excludes_decay(fused):
+  """Both op sequences compute BERT's update. The fused one
+  (ResourceApplyAdam with beta powers 0) forms the weight of g^2 in v as
+  1 - float32(0.999) = 0.00099998713 instead of the reference's 0.001 (1.3e-5
+  relative; the weight of v is float32(0.999) in both): that is what the
+  NumPy model below uses for it, and the wrong weight would fail rtol 1e-5."""
+  g2_weight = FUSED_G2_WEIGHT if fused else None
   rng = np.random.RandomState(0)
   init = {
       "layer/kernel": rng.randn(2, 3),
@@ -113,9 +129,12 @@ def test_adamw_matches_numpy_and_excludes_decay():
                  for k, w in init.items()}
     feeds = {k: tf.placeholder(tf.float32, w.shape) for k, w in init.items()}
     opt = optimization.AdamWeightDecayOptimizer(
-        lr, weight_decay_rate=wd, exclude_from_weight_decay=EXCLUDE)
+        lr, weight_decay_rate=wd, exclude_from_weight_decay=EXCLUDE,
+        fused=fused)
     train_op = opt.apply_gradients(
         [(feeds[k], variables[k]) for k in init])
+    ops = {op.type for op in tf.get_default_graph().get_operations()}
+    assert ("ResourceApplyAdam" in ops) == fused
     sess.run(tf.global_variables_initializer())
     state = {k: (w, np.zeros_like(w), np.zeros_like(w))
              for k, w in init.items()}
@@ -124,7 +143,7 @@ def test_adamw_matches_numpy_and_excludes_decay():
       for k in init:
         decay = k == "layer/kernel"
         state[k] = _np_adamw(*state[k][:1], step_grads[k], *state[k][1:],
-                             lr=lr, wd=wd, decay=decay)
+                             lr=lr, wd=wd, decay=decay, g2_weight=g2_weight)
     for k in init:
       w, m, v = state[k]
       np.testing.assert_allclose(sess.run(variables[k]), w, rtol=1e-5,
@@ -135,17 +154,23 @@ def test_adamw_matches_numpy_and_excludes_decay():
                                  v, rtol=1e-5, atol=1e-10)
 
 
-def test_adamw_has_no_bias_correction_and_decay_is_decoupled():
+@pytest.mark.parametrize("fused", [False, True])
+def test_adamw_has_no_bias_correction_and_decay_is_decoupled(fused):
   # First step: m = 0.1 g, v = 0.001 g^2, so m / sqrt(v) = 0.1 / sqrt(0.001)
-  # = 3.16228 per unit sign of g (bias-corrected Adam would give 1.0).
+  # = 3.16228 per unit sign of g (bias-corrected Adam would give 1.0). The
+  # fused kernel forms the two weights in float32 (1 - float32(beta)).
   with _graph() as sess:
     w = tf.get_variable("w/kernel", initializer=[2.0, -4.0])
     opt = optimization.AdamWeightDecayOptimizer(
-        0.5, weight_decay_rate=0.25, epsilon=0.0)
+        0.5, weight_decay_rate=0.25, epsilon=0.0, fused=fused)
     train_op = opt.apply_gradients([(tf.constant([3.0, -0.02]), w)])
     sess.run(tf.global_variables_initializer())
     sess.run(train_op)
     ratio = 0.1 / np.sqrt(0.001)
+    if fused:
+      one = np.float32(1)
+      ratio = float(one - np.float32(0.9)) / np.sqrt(
+          float(one - np.float32(0.999)))
     # w - lr * (sign(g) * ratio + wd * w)
     expected = [2.0 - 0.5 * (ratio + 0.25 * 2.0),
                 -4.0 - 0.5 * (-ratio + 0.25 * -4.0)]
@@ -188,7 +213,9 @@ def test_adamw_sparse_gradient_from_gather():
     dense_g = np.zeros_like(table_init)
     dense_g[1] = 2 * 2 * table_init[1]  # Row 1 gathered twice.
     dense_g[3] = 2 * table_init[3]
-    want, _, _ = _np_adamw(table_init, dense_g, 0.0, 0.0, 0.1, 0.01, True)
+    # The default (fused) update: the kernel's float32 weight of g^2.
+    want, _, _ = _np_adamw(table_init, dense_g, 0.0, 0.0, 0.1, 0.01, True,
+                           g2_weight=FUSED_G2_WEIGHT)
     np.testing.assert_allclose(sess.run(table), want, rtol=1e-5, atol=1e-7)
 
 

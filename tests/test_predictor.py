@@ -151,6 +151,11 @@ def test_predictor_runs_the_fused_graph_and_a_bf16_option(tmp_path):
     flags = host.cpu_flags()
     if flags & host.NATIVE_BF16_FLAGS:
       assert out["bf16"]["low_precision"]["bfloat16"] > 0
+      # The inference passes (runtime.BF16_INFERENCE_PASSES): dense + GELU
+      # fused in bfloat16 too.
+      assert out["bf16"]["fused_ops"].get(
+          "_MklNativeFusedMatMul[BiasAdd,GeluApproximate]") == 2, out[
+              "bf16"]["fused_ops"]
     elif "avx512f" not in flags:
       # No AVX512: the graph is rewritten to bfloat16 all the same, but
       # oneDNN cannot run it, so none of its fusions are left (the log says

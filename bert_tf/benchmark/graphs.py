@@ -7,7 +7,8 @@ plain `tf.Session` graph: random weights, synthetic inputs held in variables
 (no input pipeline, nothing constant-folded). Training runs the train op;
 prediction runs the probabilities with `is_training=False`. With
 `fusible=False` the model is built in the reference's op sequence
-(`modeling.fusible_ops(False)`).
+(`modeling.fusible_ops(False)`) and so is its optimizer update
+(`create_optimizer(..., fused=False)`).
 
 `count_low_precision_ops` and `count_fused_ops` read the partition graphs
 TensorFlow really executed (after grappler and oneDNN's rewrites).
@@ -62,7 +63,7 @@ class TFRunner(object):
           from bert_tf import distributed  # pylint: disable=g-import-not-at-top
           kwargs["gradient_reducer"] = distributed.make_gradient_allreduce(hvd)
         train_op = optimization.create_optimizer(
-            loss, 2e-5, 10000, 1000, False, **kwargs)
+            loss, 2e-5, 10000, 1000, False, fused=fusible, **kwargs)
         self.fetch = [train_op, loss]
       else:
         self.fetch = [probs]
@@ -75,7 +76,7 @@ class TFRunner(object):
     session_config = runtime.make_session_config(
         use_xla=cfg.xla, use_bf16=cfg.precision == "bf16",
         use_fp16=cfg.precision == "fp16", intra_op_threads=threads,
-        inter_op_threads=1)
+        inter_op_threads=1, bf16_inference=not training)
     self.session = tf.Session(graph=self.graph, config=session_config)
     self.session.run(init)
     if bcast is not None:
