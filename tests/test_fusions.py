@@ -83,20 +83,28 @@ _SCRIPT = textwrap.dedent("""
 """)
 
 
-def _run_graphs(hidden_act, bf16=False):
-  config = dict(TINY, hidden_act=hidden_act)
+def _run_script(script, args):
+  """Runs `script` with oneDNN on (and the bfloat16 lists as TF ships them);
+  returns its RESULT json, or skips where oneDNN is not enabled."""
   env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS="1", PYTHONPATH=ROOT)
+  for name in ("INFERLIST_ADD", "INFERLIST_REMOVE", "DENYLIST_ADD",
+               "DENYLIST_REMOVE"):
+    env.pop("TF_AUTO_MIXED_PRECISION_GRAPH_REWRITE_" + name, None)
   proc = subprocess.run(
-      [sys.executable, "-c", _SCRIPT,
-       json.dumps({"config": config, "bf16": bf16})],
+      [sys.executable, "-c", script, json.dumps(args)],
       capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
   assert proc.returncode == 0, proc.stderr[-3000:]
   line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")][-1]
   out = json.loads(line[len("RESULT "):])
   if not out["onednn"]:
     pytest.skip("TensorFlow's oneDNN (MKL) kernels are not enabled in this "
-                "build, so grappler's oneDNN fusions cannot be observed")
+                "build, so grappler's oneDNN rewrites cannot be observed")
   return out
+
+
+def _run_graphs(hidden_act, bf16=False):
+  return _run_script(_SCRIPT, {"config": dict(TINY, hidden_act=hidden_act),
+                               "bf16": bf16})
 
 
 @pytest.mark.parametrize("hidden_act,gelu_op", [
@@ -247,19 +255,7 @@ def test_bf16_training_graph_keeps_loss_and_update_in_float32():
   (ResourceApplyAdam) in float32, while the matmuls run in bfloat16. The
   rewrite acts on every x86 oneDNN build (emulated without AVX512-BF16), so
   this runs everywhere oneDNN is on."""
-  env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS="1", PYTHONPATH=ROOT)
-  for name in ("INFERLIST_REMOVE", "DENYLIST_ADD"):
-    env.pop("TF_AUTO_MIXED_PRECISION_GRAPH_REWRITE_" + name, None)
-  proc = subprocess.run(
-      [sys.executable, "-c", _TRAIN_SCRIPT,
-       json.dumps({"config": dict(TINY, hidden_act="gelu")})],
-      capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")][-1]
-  out = json.loads(line[len("RESULT "):])
-  if not out["onednn"]:
-    pytest.skip("TensorFlow's oneDNN (MKL) kernels are not enabled in this "
-                "build, so its bfloat16 rewrite cannot be observed")
+  out = _run_script(_TRAIN_SCRIPT, {"config": dict(TINY, hidden_act="gelu")})
   fused, reference = out["fused"], out["reference"]
   assert fused["casts"] <= reference["casts"], (fused["casts"],
                                                 reference["casts"])
