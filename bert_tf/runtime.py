@@ -192,8 +192,8 @@ def enable_bf16_rewrite(config, inference=False):
   (read whenever a session optimizes a graph; values a user set are kept).
 
   With `inference=True` (the Predictor, prediction benchmarks), on CPUs
-  with native bfloat16 (AVX512-BF16 or AMX), GELU runs in bfloat16 too, fused with its dense layer (`BF16_INFERENCE_PASSES`):
-  1.3x faster BERT-Base prediction than the plain rewrite on an AMX CPU
+  with native bfloat16 (AVX512-BF16 or AMX), GELU runs in bfloat16 too,
+  fused with its dense layer (`BF16_INFERENCE_PASSES`): 1.3x faster BERT-Base prediction than the plain rewrite on an AMX CPU
   (docs/benchmarks.md). Not for training graphs: there GELU cannot fuse (its
   input is kept for the gradient) and bfloat16 element-wise ops do not pay.
   The list change is process-wide (environment variables); it only matters
