@@ -578,8 +578,9 @@ class AdamWeightDecayOptimizer(_DecoupledWeightDecayOptimizer):
       fused: apply the update to resource variables with TensorFlow's
         `ResourceApplyAdam` kernel (see `apply_gradients`): one pass over
         each variable and its moments instead of about ten element-wise ops;
-        the same update to float32 rounding. False builds the reference's
-        op sequence.
+        the same update, except that the kernel weights g^2 in v by
+        1 - float32(beta_2) (0.00099998713 for 0.999, 1.3e-5 relative).
+        False builds the reference's op sequence.
     """
     super(AdamWeightDecayOptimizer, self).__init__(
         learning_rate, weight_decay_rate, beta_1, beta_2, epsilon,
