@@ -105,22 +105,70 @@ def _scores(gold, predicted):
   }
 
 
+def hf_initial_head(seed, num_labels):
+  """HF's own initial head for a seed, as run_hf draws it.
+
+  BertForTokenClassification's `classifier` ([num_labels, H] weights drawn
+  from a normal of sd initializer_range, zero bias) after
+  `torch.manual_seed(seed)` and `from_pretrained`, exactly as run_hf starts.
+  """
+  import torch  # pylint: disable=g-import-not-at-top
+  import transformers  # pylint: disable=g-import-not-at-top
+  torch.manual_seed(seed)
+  model = transformers.BertForTokenClassification.from_pretrained(
+      MINILM, num_labels=num_labels, attn_implementation="eager")
+  return (model.classifier.weight.detach().numpy().copy(),
+          model.classifier.bias.detach().numpy().copy())
+
+
+def checkpoint_with_head(google, weights, bias, out):
+  """Writes `out/bert_model.ckpt`: the converted encoder plus a given head.
+
+  The driver's init_checkpoint loads every graph variable it finds by name,
+  so bert_tf starts from this head (`output_weights` [num_labels, H],
+  `output_bias` [num_labels]) instead of drawing its own.
+  """
+  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+  prefix = os.path.join(google, "bert_model.ckpt")
+  reader = tf.train.load_checkpoint(prefix)
+  os.makedirs(out, exist_ok=True)
+  with tf.Graph().as_default():
+    variables = [tf.Variable(reader.get_tensor(name), name=name)
+                 for name, _ in tf.train.list_variables(prefix)]
+    variables += [tf.Variable(weights, name="output_weights"),
+                  tf.Variable(bias, name="output_bias")]
+    with tf.Session() as sess:
+      sess.run(tf.global_variables_initializer())
+      tf.train.Saver(variables).save(
+          sess, os.path.join(out, "bert_model.ckpt"), write_meta_graph=False)
+  return os.path.join(out, "bert_model.ckpt")
+
+
 def run_tf(args, seed, use_bucketing=True):
   """Fine-tunes and scores with bert_tf; returns the record.
 
   use_bucketing=False: every batch padded to --max_seq_length and drawn
   from the whole shuffled stream, as the HF side draws its batches
   (bucketing batches windows of similar length together).
+  args.hf_head: start from HF's own initial head for the seed (a control,
+  the mirror of run_hf's --init_head_from).
   """
   from bert_tf.tasks import ner  # pylint: disable=g-import-not-at-top
   google = converted_minilm(args)
   out = os.path.join(_work_dir(args), "%s-seed%d" % (
       "tf" if use_bucketing else "tf_fixed", seed))
   shutil.rmtree(out, ignore_errors=True)
+  init_checkpoint = os.path.join(google, "bert_model.ckpt")
+  if getattr(args, "hf_head", False):
+    labels = ner.labels_from_sentences(
+        ner.read_conll(os.path.join(WNUT, "train.conll")))
+    init_checkpoint = checkpoint_with_head(
+        google, *hf_initial_head(seed, len(labels)),
+        out=os.path.join(_work_dir(args), "hf-head-seed%d" % seed))
   cfg = ner.NerConfig(
       bert_config_file=os.path.join(google, "bert_config.json"),
       vocab_file=os.path.join(google, "vocab.txt"),
-      init_checkpoint=os.path.join(google, "bert_model.ckpt"),
+      init_checkpoint=init_checkpoint,
       output_dir=out, do_train=True, do_eval=True,
       train_file=os.path.join(WNUT, "train.conll"),
       eval_file=os.path.join(WNUT, "dev.conll"),
@@ -146,6 +194,7 @@ def run_tf(args, seed, use_bucketing=True):
   assert abs(record["f1"] - result["eval"]["f1"]) < 1e-12
   record.update(framework="bert_tf", seed=seed, seconds=seconds,
                 use_bucketing=use_bucketing,
+                hf_head=bool(getattr(args, "hf_head", False)),
                 max_seq_length=args.max_seq_length,
                 num_train_steps=result["num_train_steps"],
                 eval_loss=result["eval"]["eval_loss"])
@@ -351,6 +400,12 @@ def main():
       "--init_head_from", default=None,
       help="with --framework=hf: start the HF head from the initial head "
            "(model.ckpt-0) of this bert_tf run directory")
+  parser.add_argument(
+      "--hf_head", action="store_true",
+      help="with --framework=tf: start bert_tf from HF's own initial head "
+           "for the seed (normal, sd 0.02) instead of the reference's "
+           "truncated normal (the mirror of --init_head_from); use its own "
+           "--results_dir")
   parser.add_argument("--collect_only", action="store_true")
   parser.add_argument("--parallel", type=int, default=2,
                       help="runs at once (each pinned to one core)")

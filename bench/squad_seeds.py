@@ -11,7 +11,11 @@ seed, two runs at a time, each pinned to its own core with one thread, and
 prints per-seed EM/F1 and the mean and standard deviation of each side.
 bert_tf reads its TFRecord through the reference's 100-record shuffle buffer
 (`--tf_shuffle_buffer`); HF draws a full permutation every epoch
-(`--hf_shuffle_buffer`).
+(`--hf_shuffle_buffer`). The same example stream on both sides (issue 18,
+point 2): `--tf_shuffle_buffer=1 --hf_shuffle_buffer=1` (the file order every
+epoch; the file order is the same on both sides for a seed), with its own
+`--results_dir`. The summary gives each side's mean and standard error and
+the standard error of the difference of the means.
 
 Runs write `<results_dir>/squad-seeds/{tf,hf}-seed<N>.json`; an existing one
 is reused (delete it to run again). The summary goes to
@@ -21,6 +25,7 @@ is reused (delete it to run again). The summary goes to
 import argparse
 import glob
 import json
+import math
 import os
 import re
 import statistics
@@ -53,6 +58,26 @@ def summary(values):
   return "%.2f +- %.2f" % (statistics.mean(values), statistics.stdev(values))
 
 
+def difference(tf_values, hf_values):
+  """Means, standard errors, and the difference of the means (bert_tf - HF).
+
+  The standard error of the difference is sqrt(se_tf^2 + se_hf^2), the runs
+  of the two sides being independent draws (Welch). None with fewer than
+  two runs on a side.
+  """
+  if len(tf_values) < 2 or len(hf_values) < 2:
+    return None
+  out = {}
+  for side, v in (("tf", tf_values), ("hf", hf_values)):
+    out[side + "_mean"] = statistics.mean(v)
+    out[side + "_se"] = statistics.stdev(v) / math.sqrt(len(v))
+    out[side + "_runs"] = len(v)
+  out["difference"] = out["tf_mean"] - out["hf_mean"]
+  out["se"] = math.sqrt(out["tf_se"] ** 2 + out["hf_se"] ** 2)
+  out["t"] = out["difference"] / out["se"] if out["se"] else float("nan")
+  return out
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__)
   parser.add_argument("--seeds", default="1,2,12345")
@@ -70,6 +95,12 @@ def main():
   def path(side, seed):
     return os.path.join(out_dir, "%s-seed%d.json" % (side, seed))
 
+  def work_name(side, seed):
+    # squad.py / squad_hf.py put --work_name under bench/results; keep each
+    # run's model beside its JSON, so two --results_dir never share one.
+    return os.path.relpath(os.path.join(out_dir, "%s-%d" % (side, seed)),
+                           os.path.join(ROOT, "bench", "results"))
+
   if args.collect_only:
     seeds = sorted({int(m.group(1)) for p in glob.glob(
         os.path.join(out_dir, "*-seed*.json"))
@@ -82,7 +113,7 @@ def main():
         jobs.append(([py, os.path.join(ROOT, "bench", "squad.py"),
                       "--random_seed=%d" % seed,
                       "--shuffle_buffer=%d" % args.tf_shuffle_buffer,
-                      "--work_name=squad-seeds/tf-%d" % seed,
+                      "--work_name=" + work_name("tf", seed),
                       "--json=" + path("tf", seed)],
                      path("tf", seed)[:-5] + ".log"))
       if not os.path.exists(path("hf", seed)):
@@ -90,7 +121,7 @@ def main():
                       "--optimizer=reference_adamw", "--threads=1",
                       "--random_seed=%d" % seed,
                       "--shuffle_buffer=%d" % args.hf_shuffle_buffer,
-                      "--work_name=squad-seeds/hf-%d" % seed,
+                      "--work_name=" + work_name("hf", seed),
                       "--json=" + path("hf", seed)],
                      path("hf", seed)[:-5] + ".log"))
     for i in range(0, len(jobs), 2):
@@ -117,10 +148,20 @@ def main():
                                 ("tf", "hf") for k in ("exact_match", "f1")])
   record["mean"] = {side: {k: statistics.mean(v) for k, v in s.items() if v}
                     for side, s in scores.items()}
+  record["difference"] = {k: difference(scores["tf"][k], scores["hf"][k])
+                          for k in ("exact_match", "f1")}
   print("\n| seed | bert_tf EM | bert_tf F1 | HF EM | HF F1 |")
   print("|---|---|---|---|---|")
   for cells in rows:
     print("| %s |" % " | ".join(cells))
+  print("\n| metric | bert_tf mean (se) | HF mean (se) | difference | "
+        "se of the difference | difference / se |")
+  print("|---|---|---|---|---|---|")
+  for k, d in record["difference"].items():
+    if d:
+      print("| %s | %.2f (%.2f) | %.2f (%.2f) | %+.2f | %.2f | %+.2f |" % (
+          k, d["tf_mean"], d["tf_se"], d["hf_mean"], d["hf_se"],
+          d["difference"], d["se"], d["t"]))
   summary_path = os.path.join(args.results_dir, "squad-seeds.json")
   with open(summary_path, "w") as f:
     json.dump(record, f, indent=2)
