@@ -414,6 +414,10 @@ def main():
     if not os.path.exists(path):
       raise SystemExit("needs %s (the shared data beside the project root)"
                        % path)
+  if args.hf_head and args.framework not in ("tf", "tf_fixed"):
+    raise SystemExit("--hf_head applies to --framework=tf or tf_fixed only")
+  if args.init_head_from and args.framework != "hf":
+    raise SystemExit("--init_head_from applies to --framework=hf only")
   os.makedirs(_work_dir(args), exist_ok=True)
   seeds = [int(s) for s in args.seeds.split(",") if s]
   if args.framework:
