@@ -144,6 +144,59 @@ def checkpoint_with_head(google, weights, bias, out):
   return os.path.join(out, "bert_model.ckpt")
 
 
+def hf_stream(seed, num_windows, num_train, batch_size):
+  """The training windows' indices in the order run_hf feeds them.
+
+  A fresh `np.random.RandomState(seed).permutation` of all windows each
+  epoch, the permutations concatenated and cut into `num_train` batches of
+  `batch_size` (a batch may span two epochs, as bert_tf's repeated stream).
+
+  Returns:
+    list of int, num_train * batch_size window indices.
+  """
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  rng = np.random.RandomState(seed)
+  order = []
+  while len(order) < num_train * batch_size:
+    order.extend(rng.permutation(num_windows).tolist())
+  return order[:num_train * batch_size]
+
+
+def write_stream_file(sentences, order, path):
+  """Writes sentences[i] for i in `order` as a tagged file (token TAB tag)."""
+  with open(path + ".tmp", "w", encoding="utf-8") as f:
+    for i in order:
+      s = sentences[i]
+      for word, tag in zip(s.words, s.tags):
+        f.write("%s\t%s\n" % (word, tag))
+      f.write("\n")
+  os.replace(path + ".tmp", path)
+
+
+class _FileOrder(object):
+  """Stands in for `random` in tasks.ner: its write-time shuffle of the
+  training windows becomes a no-op, so the record file keeps the order of
+  the (stream) training file."""
+
+  class Random(object):
+
+    def __init__(self, seed):
+      del seed
+
+    def shuffle(self, items):
+      del items
+
+
+def tf_step_losses(model_dir, num_steps):
+  """bert_tf's training loss at every step, from the loss summaries."""
+  from whole_run_parity import tf_losses  # pylint: disable=g-import-not-at-top
+  for tag in ("loss_1", "loss"):
+    curve = tf_losses(model_dir, tag)
+    if len(curve) >= num_steps - 1:
+      return [v for _, v in curve]
+  return []
+
+
 def run_tf(args, seed, use_bucketing=True):
   """Fine-tunes and scores with bert_tf; returns the record.
 
@@ -153,33 +206,66 @@ def run_tf(args, seed, use_bucketing=True):
   args.hf_head: start from HF's own initial head for the seed (a control,
   the mirror of run_hf's --init_head_from).
   """
+  from bert_tf import tokenization  # pylint: disable=g-import-not-at-top
   from bert_tf.tasks import ner  # pylint: disable=g-import-not-at-top
   google = converted_minilm(args)
   out = os.path.join(_work_dir(args), "%s-seed%d" % (
       "tf" if use_bucketing else "tf_fixed", seed))
   shutil.rmtree(out, ignore_errors=True)
   init_checkpoint = os.path.join(google, "bert_model.ckpt")
+  train_sentences = ner.read_conll(os.path.join(WNUT, "train.conll"))
   if getattr(args, "hf_head", False):
-    labels = ner.labels_from_sentences(
-        ner.read_conll(os.path.join(WNUT, "train.conll")))
+    labels = ner.labels_from_sentences(train_sentences)
     init_checkpoint = checkpoint_with_head(
         google, *hf_initial_head(seed, len(labels)),
         out=os.path.join(_work_dir(args), "hf-head-seed%d" % seed))
+  bert_config_file = os.path.join(google, "bert_config.json")
+  if getattr(args, "no_dropout", False):
+    from squad import no_dropout_config  # pylint: disable=g-import-not-at-top
+    os.makedirs(out, exist_ok=True)
+    bert_config_file = no_dropout_config(bert_config_file, out)
+  train_file = os.path.join(WNUT, "train.conll")
+  num_train_epochs = args.num_train_epochs
+  shuffle_buffer = 0
+  hf_order = getattr(args, "hf_order", False)
+  if hf_order:
+    # HF's exact example stream for the seed, written out epoch after
+    # epoch and read in file order: one pass over it is the whole run.
+    tokenizer = tokenization.FullTokenizer(
+        os.path.join(google, "vocab.txt"), do_lower_case=True)
+    windows = ner.convert_sentences(
+        train_sentences, tokenizer, args.max_seq_length, args.doc_stride,
+        {t: i for i, t in enumerate(
+            ner.labels_from_sentences(train_sentences))})
+    if [w.sentence_index for w in windows] != list(range(len(train_sentences))):
+      raise SystemExit("--hf_order needs one window per sentence")
+    bs = args.train_batch_size
+    num_train = max(1, int(len(windows) / bs * args.num_train_epochs))
+    order = hf_stream(seed, len(windows), num_train, bs)
+    os.makedirs(out, exist_ok=True)
+    train_file = os.path.join(out, "train-stream.conll")
+    write_stream_file(train_sentences, order, train_file)
+    num_train_epochs = 1.0
+    shuffle_buffer = 1
+    ner.random = _FileOrder
   cfg = ner.NerConfig(
-      bert_config_file=os.path.join(google, "bert_config.json"),
+      bert_config_file=bert_config_file,
       vocab_file=os.path.join(google, "vocab.txt"),
       init_checkpoint=init_checkpoint,
       output_dir=out, do_train=True, do_eval=True,
-      train_file=os.path.join(WNUT, "train.conll"),
+      train_file=train_file,
       eval_file=os.path.join(WNUT, "dev.conll"),
       max_seq_length=args.max_seq_length, doc_stride=args.doc_stride,
       train_batch_size=args.train_batch_size,
       eval_batch_size=args.eval_batch_size,
       learning_rate=args.learning_rate,
-      num_train_epochs=args.num_train_epochs,
+      num_train_epochs=num_train_epochs,
       warmup_proportion=args.warmup_proportion, random_seed=seed,
-      use_bucketing=use_bucketing, shuffle_buffer=0, save_checkpoints_steps=100000,
-      log_every_n_steps=50)
+      # The training file's tags, whatever file bert_tf reads.
+      labels=",".join(ner.labels_from_sentences(train_sentences)),
+      use_bucketing=use_bucketing, shuffle_buffer=shuffle_buffer,
+      save_checkpoints_steps=100000,
+      log_every_n_steps=1 if hf_order else 50)
   start = time.time()
   result = ner.run(cfg)
   seconds = time.time() - start
@@ -197,7 +283,11 @@ def run_tf(args, seed, use_bucketing=True):
                 hf_head=bool(getattr(args, "hf_head", False)),
                 max_seq_length=args.max_seq_length,
                 num_train_steps=result["num_train_steps"],
-                eval_loss=result["eval"]["eval_loss"])
+                eval_loss=result["eval"]["eval_loss"],
+                hf_order=hf_order,
+                no_dropout=bool(getattr(args, "no_dropout", False)))
+  if hf_order:
+    record["losses"] = tf_step_losses(out, result["num_train_steps"])
   return record
 
 
@@ -233,8 +323,11 @@ def run_hf(args, seed):
     length = max(1, int(data["input_mask"][rows].sum(1).max()))
     return {k: torch.from_numpy(v[rows, :length]) for k, v in data.items()}
 
+  dropout = {}
+  if args.no_dropout:
+    dropout = dict(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
   model = transformers.BertForTokenClassification.from_pretrained(
-      MINILM, num_labels=len(labels), attn_implementation="eager")
+      MINILM, num_labels=len(labels), attn_implementation="eager", **dropout)
   if args.init_head_from:
     # A control: bert_tf's initial head (its model.ckpt-0), so that only
     # the example order and the dropout masks are HF's own.
@@ -247,14 +340,12 @@ def run_hf(args, seed):
   # The driver's formula: int(examples / batch * epochs) updates.
   num_train = max(1, int(n / bs * args.num_train_epochs))
   num_warmup = int(num_train * args.warmup_proportion)
-  rng = np.random.RandomState(seed)
-  order = []
+  order = hf_stream(seed, n, num_train, bs)
+  losses = []
   start = time.time()
   model.train()
   for step in range(num_train):
-    while len(order) < bs:
-      order.extend(rng.permutation(n).tolist())
-    rows, order = np.array(order[:bs]), order[bs:]
+    rows = np.array(order[step * bs:(step + 1) * bs])
     lr = bert_learning_rate(args.learning_rate, step, num_warmup, num_train)
     for group in optimizer.param_groups:
       group["lr"] = lr
@@ -262,6 +353,7 @@ def run_hf(args, seed):
     out = model(input_ids=b["input_ids"], attention_mask=b["input_mask"],
                 token_type_ids=b["segment_ids"], labels=b["labels"])
     clipped_update(torch, model, optimizer, out.loss)
+    losses.append(float(out.loss.item()))
     if step % 50 == 0:
       print("step %d/%d loss %.4f (%.0f s)" % (step, num_train,
                                                out.loss.item(),
@@ -283,7 +375,8 @@ def run_hf(args, seed):
   record = _scores([s.tags for s in dev], predicted)
   record.update(framework="hf", seed=seed, seconds=seconds,
                 init_head_from=args.init_head_from,
-                num_train_steps=num_train)
+                num_train_steps=num_train, no_dropout=args.no_dropout,
+                losses=losses)
   return record
 
 
@@ -406,6 +499,17 @@ def main():
            "for the seed (normal, sd 0.02) instead of the reference's "
            "truncated normal (the mirror of --init_head_from); use its own "
            "--results_dir")
+  parser.add_argument(
+      "--hf_order", action="store_true",
+      help="with --framework=tf_fixed: feed bert_tf HF's exact example "
+           "stream for the seed (written out, read in file order with a "
+           "one-record buffer), so only the dropout masks differ from an HF "
+           "run started from the same head (--hf_head); the per-step losses "
+           "go into the JSON; use its own --results_dir")
+  parser.add_argument(
+      "--no_dropout", action="store_true",
+      help="dropout off on either side (with --hf_order --hf_head against "
+           "--framework=hf: a whole-run parity of the same batches)")
   parser.add_argument("--collect_only", action="store_true")
   parser.add_argument("--parallel", type=int, default=2,
                       help="runs at once (each pinned to one core)")
@@ -418,6 +522,11 @@ def main():
     raise SystemExit("--hf_head applies to --framework=tf or tf_fixed only")
   if args.init_head_from and args.framework != "hf":
     raise SystemExit("--init_head_from applies to --framework=hf only")
+  if args.hf_order and args.framework != "tf_fixed":
+    raise SystemExit("--hf_order applies to --framework=tf_fixed only "
+                     "(length bucketing would regroup the stream)")
+  if args.no_dropout and not args.framework:
+    raise SystemExit("--no_dropout applies to one run (--framework=...)")
   os.makedirs(_work_dir(args), exist_ok=True)
   seeds = [int(s) for s in args.seeds.split(",") if s]
   if args.framework:
