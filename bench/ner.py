@@ -228,6 +228,7 @@ def run_tf(args, seed, use_bucketing=True):
   num_train_epochs = args.num_train_epochs
   shuffle_buffer = 0
   hf_order = getattr(args, "hf_order", False)
+  no_dropout = bool(getattr(args, "no_dropout", False))
   if hf_order:
     # HF's exact example stream for the seed, written out epoch after
     # epoch and read in file order: one pass over it is the whole run.
@@ -265,7 +266,7 @@ def run_tf(args, seed, use_bucketing=True):
       labels=",".join(ner.labels_from_sentences(train_sentences)),
       use_bucketing=use_bucketing, shuffle_buffer=shuffle_buffer,
       save_checkpoints_steps=100000,
-      log_every_n_steps=1 if hf_order else 50)
+      log_every_n_steps=1 if hf_order and no_dropout else 50)
   start = time.time()
   result = ner.run(cfg)
   seconds = time.time() - start
@@ -285,8 +286,9 @@ def run_tf(args, seed, use_bucketing=True):
                 num_train_steps=result["num_train_steps"],
                 eval_loss=result["eval"]["eval_loss"],
                 hf_order=hf_order,
-                no_dropout=bool(getattr(args, "no_dropout", False)))
-  if hf_order:
+                no_dropout=no_dropout)
+  if hf_order and no_dropout:
+    # The same batches as HF's run: its losses compare step by step.
     record["losses"] = tf_step_losses(out, result["num_train_steps"])
   return record
 
@@ -504,8 +506,8 @@ def main():
       help="with --framework=tf_fixed: feed bert_tf HF's exact example "
            "stream for the seed (written out, read in file order with a "
            "one-record buffer), so only the dropout masks differ from an HF "
-           "run started from the same head (--hf_head); the per-step losses "
-           "go into the JSON; use its own --results_dir")
+           "run started from the same head (--hf_head); with --no_dropout "
+           "the per-step losses go into the JSON; use its own --results_dir")
   parser.add_argument(
       "--no_dropout", action="store_true",
       help="dropout off on either side (with --hf_order --hf_head against "
