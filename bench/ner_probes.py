@@ -119,9 +119,111 @@ def clipping_probe(args, cfg, labels, model_dir):
                                                           a / b))
 
 
+# (bert_tf variable, HF parameter, transpose): tensors the gradient probe
+# compares one by one, from the head down to the embeddings.
+_GRADIENT_PAIRS = (
+    ("output_weights", "classifier.weight", False),
+    ("bert/encoder/layer_5/output/dense/kernel",
+     "bert.encoder.layer.5.output.dense.weight", True),
+    ("bert/encoder/layer_5/attention/self/query/kernel",
+     "bert.encoder.layer.5.attention.self.query.weight", True),
+    ("bert/encoder/layer_0/intermediate/dense/kernel",
+     "bert.encoder.layer.0.intermediate.dense.weight", True),
+    ("bert/encoder/layer_0/attention/output/LayerNorm/gamma",
+     "bert.encoder.layer.0.attention.output.LayerNorm.weight", False),
+    ("bert/embeddings/word_embeddings",
+     "bert.embeddings.word_embeddings.weight", False),
+)
+
+
+def gradient_probe(args, cfg, labels, model_dir):
+  """Mean and spread of the gradient over dropout draws, both sides.
+
+  Same weights (the run's checkpoint at --step), one batch of 32 training
+  windows. With dropout off the two gradients must agree to float32
+  rounding (this checks the pairing of the tensors); with dropout on, the
+  mean gradient over --draws draws and its mean squared norm estimate what
+  an update sees on average. Equal dropout gives equal means within the
+  Monte Carlo error printed beside them.
+  """
+  import torch  # pylint: disable=g-import-not-at-top
+  import transformers  # pylint: disable=g-import-not-at-top
+  ckpt = os.path.join(args.run_dir, "model.ckpt-%d" % args.step)
+  arr = _batch(model_dir, labels, 32, 0)
+  names = [p[0] for p in _GRADIENT_PAIRS]
+  grads = {}
+  for training in (False, True):
+    with tf.Graph().as_default():
+      tf.set_random_seed(1)
+      loss = _graph(cfg, arr, len(labels), training)
+      # The pooler has no gradient here (HF's tagging model has none).
+      pairs = [(v.op.name, g) for v, g in zip(
+          tf.trainable_variables(),
+          tf.gradients(loss, tf.trainable_variables())) if g is not None]
+      dense = [tf.convert_to_tensor(g) for _, g in pairs]
+      order = [n for n, _ in pairs]
+      picked = [dense[order.index(n)] for n in names]
+      norm = tf.linalg.global_norm(dense)
+      with tf.Session() as sess:
+        tf.train.Saver().restore(sess, ckpt)
+        grads["bert_tf", training] = [
+            sess.run([norm] + picked)
+            for _ in range(args.draws if training else 1)]
+  hf_dir = os.path.join(args.run_dir, "hf-ckpt-%d" % args.step)
+  if not os.path.exists(os.path.join(hf_dir, "config.json")):
+    convert.google_to_hf(ckpt, hf_dir, bert_config_file=os.path.join(
+        model_dir, "bert_config.json"), vocab_file=os.path.join(
+            model_dir, "vocab.txt"))
+  model = transformers.BertForTokenClassification.from_pretrained(
+      hf_dir, num_labels=len(labels), attn_implementation="eager")
+  params = dict(model.named_parameters())
+  b = {"input_ids": arr["input_ids"], "attention_mask": arr["input_mask"],
+       "token_type_ids": arr["segment_ids"],
+       "labels": np.where(arr["label_mask"] > 0, arr["label_ids"], -100)}
+  b = {k: torch.from_numpy(v.astype(np.int64)) for k, v in b.items()}
+  torch.manual_seed(1)
+  for training in (False, True):
+    model.train(training)
+    draws = []
+    for _ in range(args.draws if training else 1):
+      model.zero_grad()
+      model(**b).loss.backward()
+      norm = float(torch.sqrt(sum((p.grad.double() ** 2).sum()
+                                  for p in model.parameters()
+                                  if p.grad is not None)))
+      picked = []
+      for _, hf_name, transpose in _GRADIENT_PAIRS:
+        g = params[hf_name].grad.numpy().copy()
+        picked.append(g.T if transpose else g)
+      draws.append([norm] + picked)
+    grads["HF", training] = draws
+  print("Dropout off: global gradient norm bert_tf %.6f, HF %.6f" % (
+      grads["bert_tf", False][0][0], grads["HF", False][0][0]))
+  print("| tensor | off: rel diff | on: |mean| bert_tf / HF | on: rel diff "
+        "of means (MC error) | on: E|g|^2 bert_tf / HF |")
+  print("|---|---|---|---|---|")
+  rows = [("global norm", 0)] + [(n, i + 1) for i, n in enumerate(names)]
+  for name, i in rows:
+    off_t = np.asarray(grads["bert_tf", False][0][i], np.float64)
+    off_h = np.asarray(grads["HF", False][0][i], np.float64)
+    off = np.linalg.norm(off_t - off_h) / np.linalg.norm(off_h)
+    on_t = np.array([d[i] for d in grads["bert_tf", True]], np.float64)
+    on_h = np.array([d[i] for d in grads["HF", True]], np.float64)
+    n = len(on_t)
+    mt, mh = on_t.mean(0), on_h.mean(0)
+    err = np.sqrt(((on_t - mt) ** 2).sum() / (n - 1) / n +
+                  ((on_h - mh) ** 2).sum() / (n - 1) / n)
+    sq_t = np.mean([np.sum(x ** 2) for x in on_t])
+    sq_h = np.mean([np.sum(x ** 2) for x in on_h])
+    print("| %s | %.2e | %.4f | %.4f (%.4f) | %.4f |" % (
+        name, off, np.linalg.norm(mt) / np.linalg.norm(mh),
+        np.linalg.norm(mt - mh) / np.linalg.norm(mh),
+        err / np.linalg.norm(mh), sq_t / sq_h))
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__)
-  parser.add_argument("--probe", choices=("dropout", "clipping"),
+  parser.add_argument("--probe", choices=("dropout", "clipping", "gradient"),
                       required=True)
   parser.add_argument("--run_dir", required=True,
                       help="a bench/ner.py bert_tf run directory")
@@ -139,7 +241,8 @@ def main():
                                                         "bert_config.json"))
   with open(os.path.join(args.run_dir, "labels.txt")) as f:
     labels = f.read().split()
-  {"dropout": dropout_probe, "clipping": clipping_probe}[args.probe](
+  {"dropout": dropout_probe, "clipping": clipping_probe,
+   "gradient": gradient_probe}[args.probe](
       args, cfg, labels, model_dir)
 
 
