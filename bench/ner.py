@@ -121,12 +121,14 @@ def hf_initial_head(seed, num_labels):
           model.classifier.bias.detach().numpy().copy())
 
 
-def checkpoint_with_head(google, weights, bias, out):
+def checkpoint_with_head(google, weights, bias, out,
+                         names=("output_weights", "output_bias")):
   """Writes `out/bert_model.ckpt`: the converted encoder plus a given head.
 
   The driver's init_checkpoint loads every graph variable it finds by name,
-  so bert_tf starts from this head (`output_weights` [num_labels, H],
-  `output_bias` [num_labels]) instead of drawing its own.
+  so bert_tf starts from this head (`names`: the weights [num_outputs, H],
+  the bias [num_outputs]; the tagging head's by default) instead of drawing
+  its own.
   """
   import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
   prefix = os.path.join(google, "bert_model.ckpt")
@@ -135,8 +137,8 @@ def checkpoint_with_head(google, weights, bias, out):
   with tf.Graph().as_default():
     variables = [tf.Variable(reader.get_tensor(name), name=name)
                  for name, _ in tf.train.list_variables(prefix)]
-    variables += [tf.Variable(weights, name="output_weights"),
-                  tf.Variable(bias, name="output_bias")]
+    variables += [tf.Variable(weights, name=names[0]),
+                  tf.Variable(bias, name=names[1])]
     with tf.Session() as sess:
       sess.run(tf.global_variables_initializer())
       tf.train.Saver(variables).save(

@@ -79,6 +79,21 @@ def no_dropout_config(bert_config_file, out_dir):
   return path
 
 
+def hf_initial_span_head(seed):
+  """HF's initial `qa_outputs` (weights [2, H], bias [2]) for a seed.
+
+  bench/squad_hf.py calls `torch.manual_seed(seed)` and then
+  `from_pretrained`, which draws the missing span head; this repeats it.
+  """
+  import torch  # pylint: disable=g-import-not-at-top
+  import transformers  # pylint: disable=g-import-not-at-top
+  torch.manual_seed(seed)
+  model = transformers.BertForQuestionAnswering.from_pretrained(
+      os.path.join(SHARED, "models", "minilm-l6-h384-uncased"))
+  return (model.qa_outputs.weight.detach().numpy().copy(),
+          model.qa_outputs.bias.detach().numpy().copy())
+
+
 def recipe_parser(description):
   """The split and recipe arguments shared with bench/squad_hf.py."""
   parser = argparse.ArgumentParser(description=description)
@@ -121,6 +136,11 @@ def main():
       "--log_every_n_steps", type=int, default=20,
       help="step log and loss summaries every N steps (1: the whole loss "
            "curve, as bench/whole_run_parity.py reads it)")
+  parser.add_argument(
+      "--hf_head", action="store_true",
+      help="start from Hugging Face's own initial span head for "
+           "--random_seed (bench/squad_hf.py's draw: normal, sd 0.02) "
+           "instead of the reference's truncated normal")
   add_optimizer_type(parser)
   args = parser.parse_args()
 
@@ -139,13 +159,21 @@ def main():
       os.path.join(SHARED, "data", "squad", "dev-v1.1-part-a.json"), work,
       num_train, max_articles=4 if args.quick else None)
 
+  init_checkpoint = os.path.join(model_dir, "bert_model.ckpt")
+  if args.hf_head:
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    from ner import checkpoint_with_head  # pylint: disable=g-import-not-at-top
+    init_checkpoint = checkpoint_with_head(
+        model_dir, *hf_initial_span_head(args.random_seed),
+        out=os.path.join(work, "hf-head"),
+        names=("cls/squad/output_weights", "cls/squad/output_bias"))
   bert_config_file = os.path.join(model_dir, "bert_config.json")
   if args.no_dropout:
     bert_config_file = no_dropout_config(bert_config_file, work)
   cfg = squad_runner.SquadConfig(
       bert_config_file=bert_config_file,
       vocab_file=os.path.join(model_dir, "vocab.txt"),
-      init_checkpoint=os.path.join(model_dir, "bert_model.ckpt"),
+      init_checkpoint=init_checkpoint,
       output_dir=os.path.join(work, "model"), train_file=paths["train"],
       predict_file=paths["dev"], do_lower_case=True,
       max_seq_length=args.max_seq_length, doc_stride=args.doc_stride,
@@ -169,7 +197,8 @@ def main():
       "recipe": {k: getattr(args, k) for k in (
           "max_seq_length", "doc_stride", "max_query_length",
           "train_batch_size", "learning_rate", "num_train_epochs",
-          "random_seed", "shuffle_buffer", "no_dropout", "optimizer_type")},
+          "random_seed", "shuffle_buffer", "no_dropout", "optimizer_type",
+          "hf_head")},
       "exact_match": result["eval"]["exact_match"],
       "f1": result["eval"]["f1"],
       "train_examples_per_sec": result["train_summary"]["examples_per_sec"],
