@@ -55,9 +55,29 @@ def _graph(cfg, arr, num_labels, training):
                                                   training).loss
 
 
+def _hf_model(args, ckpt, labels, model_dir):
+  """BertForTokenClassification holding the bert_tf checkpoint `ckpt`
+  (converted once, beside the run)."""
+  import transformers  # pylint: disable=g-import-not-at-top
+  hf_dir = os.path.join(args.run_dir, "hf-ckpt-%d" % args.step)
+  if not os.path.exists(os.path.join(hf_dir, "config.json")):
+    convert.google_to_hf(ckpt, hf_dir, bert_config_file=os.path.join(
+        model_dir, "bert_config.json"), vocab_file=os.path.join(
+            model_dir, "vocab.txt"))
+  return transformers.BertForTokenClassification.from_pretrained(
+      hf_dir, num_labels=len(labels), attn_implementation="eager")
+
+
+def _hf_batch(torch, arr):
+  """The batch `arr` as BertForTokenClassification's keyword arguments."""
+  b = {"input_ids": arr["input_ids"], "attention_mask": arr["input_mask"],
+       "token_type_ids": arr["segment_ids"],
+       "labels": np.where(arr["label_mask"] > 0, arr["label_ids"], -100)}
+  return {k: torch.from_numpy(v.astype(np.int64)) for k, v in b.items()}
+
+
 def dropout_probe(args, cfg, labels, model_dir):
   import torch  # pylint: disable=g-import-not-at-top
-  import transformers  # pylint: disable=g-import-not-at-top
   ckpt = os.path.join(args.run_dir, "model.ckpt-%d" % args.step)
   arr = _batch(model_dir, labels, 64, 0)
   out = {}
@@ -69,17 +89,8 @@ def dropout_probe(args, cfg, labels, model_dir):
         tf.train.Saver().restore(sess, ckpt)
         out["bert_tf", training] = [
             sess.run(loss) for _ in range(args.draws if training else 1)]
-  hf_dir = os.path.join(args.run_dir, "hf-ckpt-%d" % args.step)
-  if not os.path.exists(os.path.join(hf_dir, "config.json")):
-    convert.google_to_hf(ckpt, hf_dir, bert_config_file=os.path.join(
-        model_dir, "bert_config.json"), vocab_file=os.path.join(
-            model_dir, "vocab.txt"))
-  model = transformers.BertForTokenClassification.from_pretrained(
-      hf_dir, num_labels=len(labels), attn_implementation="eager")
-  b = {"input_ids": arr["input_ids"], "attention_mask": arr["input_mask"],
-       "token_type_ids": arr["segment_ids"],
-       "labels": np.where(arr["label_mask"] > 0, arr["label_ids"], -100)}
-  b = {k: torch.from_numpy(v.astype(np.int64)) for k, v in b.items()}
+  model = _hf_model(args, ckpt, labels, model_dir)
+  b = _hf_batch(torch, arr)
   torch.manual_seed(1)
   with torch.no_grad():
     model.eval()
@@ -147,7 +158,6 @@ def gradient_probe(args, cfg, labels, model_dir):
   Monte Carlo error printed beside them.
   """
   import torch  # pylint: disable=g-import-not-at-top
-  import transformers  # pylint: disable=g-import-not-at-top
   ckpt = os.path.join(args.run_dir, "model.ckpt-%d" % args.step)
   arr = _batch(model_dir, labels, 32, 0)
   names = [p[0] for p in _GRADIENT_PAIRS]
@@ -169,18 +179,9 @@ def gradient_probe(args, cfg, labels, model_dir):
         grads["bert_tf", training] = [
             sess.run([norm] + picked)
             for _ in range(args.draws if training else 1)]
-  hf_dir = os.path.join(args.run_dir, "hf-ckpt-%d" % args.step)
-  if not os.path.exists(os.path.join(hf_dir, "config.json")):
-    convert.google_to_hf(ckpt, hf_dir, bert_config_file=os.path.join(
-        model_dir, "bert_config.json"), vocab_file=os.path.join(
-            model_dir, "vocab.txt"))
-  model = transformers.BertForTokenClassification.from_pretrained(
-      hf_dir, num_labels=len(labels), attn_implementation="eager")
+  model = _hf_model(args, ckpt, labels, model_dir)
   params = dict(model.named_parameters())
-  b = {"input_ids": arr["input_ids"], "attention_mask": arr["input_mask"],
-       "token_type_ids": arr["segment_ids"],
-       "labels": np.where(arr["label_mask"] > 0, arr["label_ids"], -100)}
-  b = {k: torch.from_numpy(v.astype(np.int64)) for k, v in b.items()}
+  b = _hf_batch(torch, arr)
   torch.manual_seed(1)
   for training in (False, True):
     model.train(training)
