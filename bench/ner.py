@@ -216,8 +216,9 @@ def run_tf(args, seed, use_bucketing=True):
   shutil.rmtree(out, ignore_errors=True)
   init_checkpoint = os.path.join(google, "bert_model.ckpt")
   train_sentences = ner.read_conll(os.path.join(WNUT, "train.conll"))
+  # The training file's tags, whatever file bert_tf reads.
+  labels = ner.labels_from_sentences(train_sentences)
   if getattr(args, "hf_head", False):
-    labels = ner.labels_from_sentences(train_sentences)
     init_checkpoint = checkpoint_with_head(
         google, *hf_initial_head(seed, len(labels)),
         out=os.path.join(_work_dir(args), "hf-head-seed%d" % seed))
@@ -238,8 +239,7 @@ def run_tf(args, seed, use_bucketing=True):
         os.path.join(google, "vocab.txt"), do_lower_case=True)
     windows = ner.convert_sentences(
         train_sentences, tokenizer, args.max_seq_length, args.doc_stride,
-        {t: i for i, t in enumerate(
-            ner.labels_from_sentences(train_sentences))})
+        {t: i for i, t in enumerate(labels)})
     if [w.sentence_index for w in windows] != list(range(len(train_sentences))):
       raise SystemExit("--hf_order needs one window per sentence")
     bs = args.train_batch_size
@@ -264,8 +264,7 @@ def run_tf(args, seed, use_bucketing=True):
       learning_rate=args.learning_rate,
       num_train_epochs=num_train_epochs,
       warmup_proportion=args.warmup_proportion, random_seed=seed,
-      # The training file's tags, whatever file bert_tf reads.
-      labels=",".join(ner.labels_from_sentences(train_sentences)),
+      labels=",".join(labels),
       use_bucketing=use_bucketing, shuffle_buffer=shuffle_buffer,
       save_checkpoints_steps=100000,
       log_every_n_steps=1 if hf_order and no_dropout else 50)
