@@ -47,6 +47,10 @@ REFUSALS = {
                      "checkpoint).",
     "data_dir": "give --input_file (TFRecords of "
                 "create_pretraining_data.py).",
+    "head_initializer": "pretraining's heads start as the reference's "
+                        "(truncated normal, the bert_config's "
+                        "initializer_range); the option is for the "
+                        "fine-tuning scripts' new heads.",
 }
 
 

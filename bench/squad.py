@@ -141,8 +141,16 @@ def main():
       help="start from Hugging Face's own initial span head for "
            "--random_seed (bench/squad_hf.py's draw: normal, sd 0.02) "
            "instead of the reference's truncated normal")
+  parser.add_argument(
+      "--head_initializer", choices=("truncated_normal", "normal"),
+      default="truncated_normal",
+      help="bert_tf's --head_initializer: the distribution its own span "
+           "head is drawn from (not with --hf_head)")
   add_optimizer_type(parser)
   args = parser.parse_args()
+  if args.hf_head and args.head_initializer != "truncated_normal":
+    raise SystemExit("--hf_head starts from HF's drawn head: leave "
+                     "--head_initializer out")
 
   os.makedirs(args.results_dir, exist_ok=True)
   model_dir = os.path.join(args.results_dir, "minilm-google")
@@ -184,7 +192,8 @@ def main():
       save_checkpoints_steps=100000, random_seed=args.random_seed,
       shuffle_buffer=args.shuffle_buffer,
       log_every_n_steps=args.log_every_n_steps,
-      optimizer_type=args.optimizer_type)
+      optimizer_type=args.optimizer_type,
+      head_initializer=args.head_initializer)
   start = time.time()
   result = squad_runner.run(cfg)
   wall = time.time() - start
@@ -198,7 +207,7 @@ def main():
           "max_seq_length", "doc_stride", "max_query_length",
           "train_batch_size", "learning_rate", "num_train_epochs",
           "random_seed", "shuffle_buffer", "no_dropout", "optimizer_type",
-          "hf_head")},
+          "hf_head", "head_initializer")},
       "exact_match": result["eval"]["exact_match"],
       "f1": result["eval"]["f1"],
       "train_examples_per_sec": result["train_summary"]["examples_per_sec"],

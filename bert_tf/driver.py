@@ -20,7 +20,7 @@ what its export serves); the driver says *how*:
 Settings are the fields of config dataclasses, which also define the flags
 (`bert_tf.settings`); the groups every training script shares are here
 (`ModelSettings`, `TokenizerSettings`, `TrainSettings`, `EpochSchedule`,
-`StepSchedule`, `EvalDuringTraining`), beside `distributed.ScaleConfig` and
+`StepSchedule`, `EvalDuringTraining`, `HeadSettings`), beside `distributed.ScaleConfig` and
 `runtime.TpuConfig` / `runtime.RunSettings`.
 
 Data flow: task.read examples -> task features -> `features_file` (TFRecord
@@ -41,6 +41,7 @@ from typing import Optional
 import tensorflow.compat.v1 as tf
 
 from bert_tf import distributed
+from bert_tf import heads
 from bert_tf import input_pipeline
 from bert_tf import model_fn as model_fn_lib
 from bert_tf import modeling
@@ -139,8 +140,21 @@ class EvalDuringTraining:
 
 
 @dataclasses.dataclass(kw_only=True)
+class HeadSettings:
+  """How a fine-tuning task's new head starts."""
+  head_initializer: str = setting(
+      "truncated_normal", "Distribution of the task head's initial output "
+      "weights, with the bert_config's initializer_range as the normal's "
+      "standard deviation: truncated_normal (the reference's; values past "
+      "two standard deviations are redrawn, so the weights' spread is 0.88x "
+      "initializer_range) or normal (Hugging Face's heads). On small data "
+      "sets the head's draw moves the final score from seed to seed; see "
+      "docs/benchmarks.md.", choices=list(heads.HEAD_INITIALIZERS))
+
+
+@dataclasses.dataclass(kw_only=True)
 class FineTuningSettings(ModelSettings, TokenizerSettings, TrainSettings,
-                         EpochSchedule, EvalDuringTraining,
+                         EpochSchedule, EvalDuringTraining, HeadSettings,
                          distributed.ScaleConfig, runtime.TpuConfig,
                          runtime.RunSettings):
   """Every setting of an epoch-counted fine-tuning script (classifier,

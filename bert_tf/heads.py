@@ -16,6 +16,11 @@ Estimator spec. Heads:
     [num_labels] on every position of the sequence output (NER, tagging);
     the loss is averaged over labelled positions (`label_mask`) only.
 
+The task heads' weights start from the reference's truncated normal, or
+from a plain normal as Hugging Face's heads (`HEAD_INITIALIZERS`, chosen
+with `--head_initializer`); either way with the bert_config's
+`initializer_range` as the normal's standard deviation.
+
 The module-level functions keep the reference's names
 (`get_masked_lm_output`, `get_next_sentence_output`, `gather_indexes`).
 """
@@ -34,6 +39,37 @@ HeadOutput = collections.namedtuple(
      "metric_fn",     # callable(**metric_tensors) -> dict of metric ops
      "metric_tensors"  # dict name -> Tensor [batch_size, ...]
     ])
+
+
+# The distributions a task head's weights can start from.
+HEAD_INITIALIZERS = ("truncated_normal", "normal")
+
+
+def head_initializer(bert_config, distribution="truncated_normal"):
+  """The initializer of a task head's output weights.
+
+  Args:
+    bert_config: `BertConfig`; `initializer_range` is the standard deviation
+      of the normal distribution.
+    distribution: "truncated_normal" (the reference's
+      `tf.truncated_normal_initializer`: values beyond two standard
+      deviations are drawn again, so the weights' own standard deviation is
+      0.88 x initializer_range) or "normal" (Hugging Face's
+      `normal_(0, initializer_range)`, no cut).
+
+  Returns:
+    A TF1 initializer.
+
+  Raises:
+    ValueError: for another distribution, naming the choices.
+  """
+  stddev = bert_config.initializer_range
+  if distribution == "truncated_normal":
+    return tf.truncated_normal_initializer(stddev=stddev)
+  if distribution == "normal":
+    return tf.random_normal_initializer(stddev=stddev)
+  raise ValueError("head_initializer=%r: expected one of %s" % (
+      distribution, ", ".join(HEAD_INITIALIZERS)))
 
 
 # ---------------------------------------------------------------------------
@@ -106,7 +142,8 @@ def exact_metrics(named_fns, predictions, labels, weights=None,
 
 
 def create_classification_output(bert_config, pooled_output, labels,
-                                 num_labels, is_training, is_regression=False):
+                                 num_labels, is_training, is_regression=False,
+                                 initializer="truncated_normal"):
   """Logits, probabilities and loss for sentence(-pair) tasks.
 
   Args:
@@ -120,6 +157,7 @@ def create_classification_output(bert_config, pooled_output, labels,
       name Hugging Face's configs give it; 0 turns it off, e.g. for a
       dropout-off comparison).
     is_regression: mean-squared-error on a single output.
+    initializer: distribution of `output_weights` (`head_initializer`).
 
   Returns:
     (loss scalar, per_example_loss [batch_size], logits [batch_size,
@@ -129,8 +167,7 @@ def create_classification_output(bert_config, pooled_output, labels,
   hidden_size = pooled_output.shape[-1]
   output_weights = tf.get_variable(
       "output_weights", [num_labels, hidden_size],
-      initializer=tf.truncated_normal_initializer(
-          stddev=bert_config.initializer_range))
+      initializer=head_initializer(bert_config, initializer))
   output_bias = tf.get_variable(
       "output_bias", [num_labels], initializer=tf.zeros_initializer())
   with tf.variable_scope("loss"):
@@ -165,9 +202,12 @@ class ClassificationHead(object):
     is_regression: bool.
     metric_fns: optional dict name -> fn(predictions, labels) -> float, the
       task's metrics computed exactly over the whole evaluation set.
+    initializer: distribution of the output weights (`HEAD_INITIALIZERS`).
   """
 
-  def __init__(self, num_labels, is_regression=False, metric_fns=None):
+  def __init__(self, num_labels, is_regression=False, metric_fns=None,
+               initializer="truncated_normal"):
+    self.initializer = initializer
     self.is_regression = is_regression
     self.num_labels = 1 if is_regression else num_labels
     self.metric_fns = dict(metric_fns or {})
@@ -180,7 +220,7 @@ class ClassificationHead(object):
     labels = tf.reshape(labels, [-1])
     loss, per_example_loss, logits, probs = create_classification_output(
         bert_config, model.get_pooled_output(), labels, self.num_labels,
-        is_training, self.is_regression)
+        is_training, self.is_regression, initializer=self.initializer)
     if self.is_regression:
       predictions = {"predictions": probs}
     else:
@@ -217,12 +257,15 @@ class ClassificationHead(object):
 # SQuAD span prediction.
 
 
-def create_span_logits(bert_config, sequence_output):
+def create_span_logits(bert_config, sequence_output,
+                       initializer="truncated_normal"):
   """Start and end logits from the sequence output.
 
   Args:
     bert_config: `BertConfig`.
     sequence_output: float32 [batch_size, seq_length, hidden_size].
+    initializer: distribution of `cls/squad/output_weights`
+      (`head_initializer`).
 
   Returns:
     (start_logits, end_logits), each float32 [batch_size, seq_length].
@@ -231,8 +274,7 @@ def create_span_logits(bert_config, sequence_output):
   batch_size, seq_length, hidden_size = shape
   output_weights = tf.get_variable(
       "cls/squad/output_weights", [2, hidden_size],
-      initializer=tf.truncated_normal_initializer(
-          stddev=bert_config.initializer_range))
+      initializer=head_initializer(bert_config, initializer))
   output_bias = tf.get_variable(
       "cls/squad/output_bias", [2], initializer=tf.zeros_initializer())
   # [batch_size * seq_length, hidden_size]
@@ -258,11 +300,17 @@ class SpanHead(object):
   """SQuAD start/end prediction; loss = mean of start and end cross-entropy.
 
   Features used: `start_positions`, `end_positions` (training), `unique_ids`.
+
+  Args:
+    initializer: distribution of the output weights (`HEAD_INITIALIZERS`).
   """
+
+  def __init__(self, initializer="truncated_normal"):
+    self.initializer = initializer
 
   def __call__(self, bert_config, model, features, is_training):
     start_logits, end_logits = create_span_logits(
-        bert_config, model.get_sequence_output())
+        bert_config, model.get_sequence_output(), self.initializer)
     predictions = {"start_logits": start_logits, "end_logits": end_logits}
     if "unique_ids" in features:
       predictions["unique_ids"] = tf.reshape(features["unique_ids"], [-1])
@@ -449,7 +497,8 @@ def pretraining_metric_fn(masked_lm_example_loss, masked_lm_log_probs,
 
 
 def create_token_classification_output(bert_config, sequence_output,
-                                       num_labels, is_training):
+                                       num_labels, is_training,
+                                       initializer="truncated_normal"):
   """Per-token logits and log-probabilities over the sequence output.
 
   Variables (the classifier's names, so a tagging checkpoint converts to
@@ -462,6 +511,7 @@ def create_token_classification_output(bert_config, sequence_output,
     sequence_output: float32 [batch_size, seq_length, hidden_size].
     num_labels: int.
     is_training: bool.
+    initializer: distribution of `output_weights` (`head_initializer`).
 
   Returns:
     (logits, log_probs), each float32 [batch_size, seq_length, num_labels].
@@ -470,8 +520,7 @@ def create_token_classification_output(bert_config, sequence_output,
       sequence_output, expected_rank=3)
   output_weights = tf.get_variable(
       "output_weights", [num_labels, hidden_size],
-      initializer=tf.truncated_normal_initializer(
-          stddev=bert_config.initializer_range))
+      initializer=head_initializer(bert_config, initializer))
   output_bias = tf.get_variable(
       "output_bias", [num_labels], initializer=tf.zeros_initializer())
   with tf.variable_scope("loss"):
@@ -528,15 +577,17 @@ class TokenClassificationHead(object):
 
   Args:
     num_labels: int.
+    initializer: distribution of the output weights (`HEAD_INITIALIZERS`).
   """
 
-  def __init__(self, num_labels):
+  def __init__(self, num_labels, initializer="truncated_normal"):
     self.num_labels = int(num_labels)
+    self.initializer = initializer
 
   def __call__(self, bert_config, model, features, is_training):
     logits, log_probs = create_token_classification_output(
         bert_config, model.get_sequence_output(), self.num_labels,
-        is_training)
+        is_training, initializer=self.initializer)
     predictions = {
         "predictions": tf.argmax(logits, axis=-1, output_type=tf.int32),
         "probabilities": tf.exp(log_probs),

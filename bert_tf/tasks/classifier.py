@@ -335,7 +335,8 @@ class ClassifierTask(driver.Task):
                   if name != "accuracy"}
     num_labels = 1 if self.is_regression else len(self.label_list)
     return ClassificationHead(num_labels, is_regression=self.is_regression,
-                              metric_fns=metric_fns)
+                              metric_fns=metric_fns,
+                              initializer=run.cfg.head_initializer)
 
   def spec(self, run):
     return name_to_features(run.cfg.max_seq_length, self.is_regression)

@@ -754,7 +754,8 @@ class NerTask(driver.Task):
     return len(self._train[1])
 
   def head(self, run):
-    return heads.TokenClassificationHead(len(self.labels))
+    return heads.TokenClassificationHead(
+        len(self.labels), initializer=run.cfg.head_initializer)
 
   def _content_key(self, run, path, extra=None):
     return [_file_digest(path), run.cfg.doc_stride, list(self.labels),

@@ -127,7 +127,7 @@ class SquadTask(driver.Task):
     return len(self._train_examples)
 
   def head(self, run):
-    return SpanHead()
+    return SpanHead(initializer=run.cfg.head_initializer)
 
   def _content_key(self, run, source, is_training):
     cfg = run.cfg

@@ -1,0 +1,106 @@
+"""The task heads' initial weights: the reference's truncated normal or HF's normal."""
+
+import types
+
+import numpy as np
+import pytest
+import tensorflow.compat.v1 as tf
+
+from bert_tf import heads
+from bert_tf import modeling
+from bert_tf.tasks import classifier
+from bert_tf.tasks import glue
+from bert_tf.tasks import ner
+from bert_tf.tasks import squad_runner
+
+HIDDEN = 32
+
+
+def _draw(distribution, shape=(500, 400), seed=7):
+  config = modeling.BertConfig(vocab_size=10, initializer_range=0.02)
+  with tf.Graph().as_default():
+    tf.set_random_seed(seed)
+    init = heads.head_initializer(config, distribution)
+    value = init(shape, dtype=tf.float32)
+    with tf.Session() as sess:
+      return sess.run(value)
+
+
+def test_truncated_normal_is_cut_at_two_standard_deviations():
+  w = _draw("truncated_normal")
+  assert np.abs(w).max() <= 0.04
+  # The sd of a standard normal cut at +-2 is 0.8796.
+  assert w.std() == pytest.approx(0.8796 * 0.02, rel=0.01)
+  assert abs(w.mean()) < 1e-4
+
+
+def test_normal_has_the_full_spread_and_tails():
+  w = _draw("normal")
+  assert w.std() == pytest.approx(0.02, rel=0.01)
+  # P(|z| > 2) = 4.55% for a normal; the truncated draw has none.
+  assert np.mean(np.abs(w) > 0.04) == pytest.approx(0.0455, abs=0.003)
+  assert abs(w.mean()) < 1e-4
+
+
+def test_an_unknown_distribution_is_named():
+  config = modeling.BertConfig(vocab_size=10)
+  with pytest.raises(ValueError, match="'uniform'.*truncated_normal, normal"):
+    heads.head_initializer(config, "uniform")
+
+
+class _FakeModel(object):
+
+  def __init__(self, batch=2, seq=5):
+    rng = np.random.RandomState(0)
+    self._seq = tf.constant(rng.randn(batch, seq, HIDDEN).astype(np.float32))
+
+  def get_sequence_output(self):
+    return self._seq
+
+  def get_pooled_output(self):
+    return self._seq[:, 0]
+
+
+def _task_heads(distribution):
+  """Each fine-tuning task's head, made by the task from a run's settings."""
+  run = types.SimpleNamespace(cfg=types.SimpleNamespace(
+      head_initializer=distribution))
+  tagger = ner.NerTask()
+  tagger.labels = ["O", "B-X", "I-X"]
+  sentence = classifier.ClassifierTask()
+  sentence.processor = glue.MrpcProcessor()
+  sentence.label_list = sentence.processor.get_labels()
+  return {"classifier": sentence.head(run),
+          "squad": squad_runner.SquadTask().head(run),
+          "ner": tagger.head(run)}
+
+
+@pytest.mark.parametrize("distribution, op_type", [
+    ("truncated_normal", "TruncatedNormal"),
+    ("normal", "RandomStandardNormal")])
+def test_every_task_head_draws_from_the_setting(distribution, op_type):
+  config = modeling.BertConfig(vocab_size=10, hidden_size=HIDDEN,
+                               initializer_range=0.02)
+  for name, head in _task_heads(distribution).items():
+    with tf.Graph().as_default() as graph:
+      head(config, _FakeModel(), {"input_ids": tf.zeros([2, 5], tf.int32)},
+           is_training=False)
+      weights = [v for v in tf.global_variables()
+                 if v.op.name.endswith("output_weights")]
+      assert len(weights) == 1, (name, tf.global_variables())
+      # The random op that feeds the weights' initial value.
+      random_ops = {op.type for op in graph.get_operations()
+                    if op.type in ("TruncatedNormal", "RandomStandardNormal")}
+      assert random_ops == {op_type}, (name, random_ops)
+      with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        w = sess.run(weights[0])
+      assert w.shape[-1] == HIDDEN and 0.005 < w.std() < 0.04, (name, w.std())
+
+
+def test_the_reference_draw_stays_the_default():
+  from bert_tf import driver  # pylint: disable=g-import-not-at-top
+  assert driver.HeadSettings().head_initializer == "truncated_normal"
+  assert heads.SpanHead().initializer == "truncated_normal"
+  assert heads.TokenClassificationHead(3).initializer == "truncated_normal"
+  assert heads.ClassificationHead(2).initializer == "truncated_normal"
