@@ -15,7 +15,11 @@ bert_tf reads its TFRecord through the reference's 100-record shuffle buffer
 point 2): `--tf_shuffle_buffer=1 --hf_shuffle_buffer=1` (the file order every
 epoch; the file order is the same on both sides for a seed), with its own
 `--results_dir`. The summary gives each side's mean and standard error and
-the standard error of the difference of the means.
+the standard error of the difference of the means, and, paired by seed, the
+mean and standard error of the per-seed differences. `--tf_hf_head` starts
+bert_tf from Hugging Face's own initial span head for each seed
+(`bench/squad.py --hf_head`), so that with the same stream only the dropout
+masks differ between the sides (issue 18).
 
 Runs write `<results_dir>/squad-seeds/{tf,hf}-seed<N>.json`; an existing one
 is reused (delete it to run again). The summary goes to
@@ -78,6 +82,23 @@ def difference(tf_values, hf_values):
   return out
 
 
+def paired_difference(tf_values, hf_values):
+  """Mean, sd and standard error of the per-seed differences bert_tf - HF.
+
+  For runs that share the seed's stream (and with --tf_hf_head its head):
+  the sides are then not independent draws, and the per-seed difference is
+  the measure of a framework difference. None with fewer than two pairs.
+  """
+  diffs = [a - b for a, b in zip(tf_values, hf_values)]
+  if len(diffs) < 2:
+    return None
+  sd = statistics.stdev(diffs)
+  se = sd / math.sqrt(len(diffs))
+  mean = statistics.mean(diffs)
+  return {"runs": len(diffs), "mean": mean, "sd": sd, "se": se,
+          "t": mean / se if se else float("nan"), "differences": diffs}
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__)
   parser.add_argument("--seeds", default="1,2,12345")
@@ -85,6 +106,8 @@ def main():
   parser.add_argument("--hf_shuffle_buffer", type=int, default=0)
   parser.add_argument("--results_dir", default=os.path.join(ROOT, "bench",
                                                             "results"))
+  parser.add_argument("--tf_hf_head", action="store_true",
+                      help="bert_tf starts from HF's initial head of the seed")
   parser.add_argument("--collect_only", action="store_true",
                       help="run nothing; tabulate the JSON files present")
   args = parser.parse_args()
@@ -114,7 +137,8 @@ def main():
                       "--random_seed=%d" % seed,
                       "--shuffle_buffer=%d" % args.tf_shuffle_buffer,
                       "--work_name=" + work_name("tf", seed),
-                      "--json=" + path("tf", seed)],
+                      "--json=" + path("tf", seed)] +
+                     (["--hf_head"] if args.tf_hf_head else []),
                      path("tf", seed)[:-5] + ".log"))
       if not os.path.exists(path("hf", seed)):
         jobs.append(([py, os.path.join(ROOT, "bench", "squad_hf.py"),
@@ -150,6 +174,12 @@ def main():
                     for side, s in scores.items()}
   record["difference"] = {k: difference(scores["tf"][k], scores["hf"][k])
                           for k in ("exact_match", "f1")}
+  both = [r for r in record["runs"] if r.startswith("tf-") and
+          "hf-" + r[3:] in record["runs"]]
+  record["paired"] = {k: paired_difference(
+      [record["runs"][r][k] for r in both],
+      [record["runs"]["hf-" + r[3:]][k] for r in both])
+                      for k in ("exact_match", "f1")}
   print("\n| seed | bert_tf EM | bert_tf F1 | HF EM | HF F1 |")
   print("|---|---|---|---|---|")
   for cells in rows:
@@ -162,6 +192,13 @@ def main():
       print("| %s | %.2f (%.2f) | %.2f (%.2f) | %+.2f | %.2f | %+.2f |" % (
           k, d["tf_mean"], d["tf_se"], d["hf_mean"], d["hf_se"],
           d["difference"], d["se"], d["t"]))
+  print("\n| metric, paired by seed | seeds | mean of bert_tf - HF | sd | "
+        "se | mean / se |")
+  print("|---|---|---|---|---|---|")
+  for k, d in record["paired"].items():
+    if d:
+      print("| %s | %d | %+.2f | %.2f | %.2f | %+.2f |" % (
+          k, d["runs"], d["mean"], d["sd"], d["se"], d["t"]))
   summary_path = os.path.join(args.results_dir, "squad-seeds.json")
   with open(summary_path, "w") as f:
     json.dump(record, f, indent=2)

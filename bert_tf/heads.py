@@ -536,7 +536,8 @@ def create_token_classification_output(bert_config, sequence_output,
   return logits, log_probs
 
 
-def token_classification_loss(log_probs, label_ids, label_mask):
+def token_classification_loss(log_probs, label_ids, label_mask,
+                              labelled_per_example=None):
   """Mean one-hot cross-entropy over the labelled positions only.
 
   Args:
@@ -544,6 +545,15 @@ def token_classification_loss(log_probs, label_ids, label_mask):
     label_ids: int32 [batch_size, seq_length].
     label_mask: int or float [batch_size, seq_length], 1 where a word's
       label sits (its first piece), 0 elsewhere.
+    labelled_per_example: optional float, the mean number of labelled
+      positions per example over the training set. None: the summed loss
+      is divided by this batch's labelled positions (Hugging Face's mean).
+      Given: it is divided by batch_size * labelled_per_example, the same
+      count on average, but a constant, so that every labelled position
+      weighs the same whatever batch it falls in. Batches that group
+      examples by length (length bucketing) then train the objective of
+      randomly composed batches; divided by their own count, batches of
+      short sentences would weigh each of their words several times more.
 
   Returns:
     (loss scalar, per_token_loss float32 [batch_size, seq_length], zero
@@ -553,10 +563,14 @@ def token_classification_loss(log_probs, label_ids, label_mask):
   one_hot = tf.one_hot(label_ids, depth=num_labels, dtype=tf.float32)
   weights = tf.cast(label_mask, tf.float32)
   per_token_loss = -tf.reduce_sum(one_hot * log_probs, axis=-1) * weights
-  # Every window labels at least one word in practice; max(., 1) keeps a
-  # batch that labels none from dividing by zero.
-  loss = tf.reduce_sum(per_token_loss) / tf.maximum(tf.reduce_sum(weights),
-                                                    1.0)
+  if labelled_per_example is None:
+    # Every window labels at least one word in practice; max(., 1) keeps a
+    # batch that labels none from dividing by zero.
+    count = tf.maximum(tf.reduce_sum(weights), 1.0)
+  else:
+    batch_size = tf.cast(tf.shape(label_ids)[0], tf.float32)
+    count = batch_size * float(labelled_per_example)
+  loss = tf.reduce_sum(per_token_loss) / count
   return loss, per_token_loss
 
 
@@ -578,11 +592,16 @@ class TokenClassificationHead(object):
   Args:
     num_labels: int.
     initializer: distribution of the output weights (`HEAD_INITIALIZERS`).
+    labelled_per_example: optional float, the training set's mean number of
+      labelled positions per example: the loss's constant denominator per
+      example (see `token_classification_loss`; for length bucketing).
   """
 
-  def __init__(self, num_labels, initializer="truncated_normal"):
+  def __init__(self, num_labels, initializer="truncated_normal",
+               labelled_per_example=None):
     self.num_labels = int(num_labels)
     self.initializer = initializer
+    self.labelled_per_example = labelled_per_example
 
   def __call__(self, bert_config, model, features, is_training):
     logits, log_probs = create_token_classification_output(
@@ -604,7 +623,7 @@ class TokenClassificationHead(object):
       label_mask = tf.cast(features["label_mask"][:, :seq_length],
                            tf.float32)
       loss, per_token_loss = token_classification_loss(
-          log_probs, label_ids, label_mask)
+          log_probs, label_ids, label_mask, self.labelled_per_example)
       predictions["per_token_loss"] = per_token_loss
       metric_tensors = {"per_token_loss": per_token_loss,
                         "label_ids": label_ids,

@@ -63,7 +63,7 @@ class _FakeModel(object):
 
 def _task_heads(distribution):
   """Each fine-tuning task's head, made by the task from a run's settings."""
-  run = types.SimpleNamespace(cfg=types.SimpleNamespace(
+  run = types.SimpleNamespace(use_bucketing=False, cfg=types.SimpleNamespace(
       head_initializer=distribution))
   tagger = ner.NerTask()
   tagger.labels = ["O", "B-X", "I-X"]

@@ -244,3 +244,67 @@ def test_head_loss_is_mean_over_labelled_positions():
   assert loss == pytest.approx((nll * mask).sum() / mask.sum(), rel=1e-5)
   np.testing.assert_allclose(per_token, nll * mask, rtol=1e-5, atol=1e-6)
   assert (preds == logits.argmax(-1)).all()
+
+
+def test_constant_denominator_makes_the_loss_independent_of_batching():
+  """With length bucketing the tagging loss divides by batch_size x the
+  training set's mean labelled count: every labelled word then weighs the
+  same whatever batch it falls in, so grouping the sentences by length
+  trains the objective of randomly composed batches."""
+  rng = np.random.RandomState(3)
+  num, seq, labels_n = 8, 6, 3
+  log_probs = np.log(rng.dirichlet(np.ones(labels_n), size=(num, seq))
+                     ).astype(np.float32)
+  labels = rng.randint(0, labels_n, size=(num, seq)).astype(np.int32)
+  # Short and long sentences: 1-2 labelled words or 5-6.
+  lengths = np.array([1, 2, 1, 2, 5, 6, 5, 6])
+  mask = (np.arange(seq)[None, :] < lengths[:, None]).astype(np.int32)
+  mean_count = mask.sum() / num
+  nll = -np.take_along_axis(log_probs, labels[..., None], -1)[..., 0]
+
+  def batch_losses(groups, constant):
+    with tf.Graph().as_default(), tf.Session() as sess:
+      out = []
+      for rows in groups:
+        loss, _ = heads.token_classification_loss(
+            tf.constant(log_probs[rows]), tf.constant(labels[rows]),
+            tf.constant(mask[rows]), mean_count if constant else None)
+        out.append(sess.run(loss))
+      return np.array(out)
+
+  by_length = [[0, 1, 2, 3], [4, 5, 6, 7]]
+  mixed = [[0, 4, 1, 5], [2, 6, 3, 7]]
+  for groups in (by_length, mixed):
+    # Constant denominator: the mean of the batch losses is the token mean
+    # over the whole set, however the batches are made.
+    const = batch_losses(groups, True)
+    assert const.mean() == pytest.approx((nll * mask).sum() / mask.sum(),
+                                         rel=1e-5)
+    for rows, value in zip(groups, const):
+      assert value == pytest.approx(
+          (nll * mask)[rows].sum() / (len(rows) * mean_count), rel=1e-5)
+  # The batch's own count (the default): the length-sorted batches weigh
+  # each short sentence's words more than the mixed batches do.
+  own_sorted = batch_losses(by_length, False).mean()
+  own_mixed = batch_losses(mixed, False).mean()
+  short_words = (nll * mask)[:4].sum()
+  long_words = (nll * mask)[4:].sum()
+  assert own_sorted == pytest.approx(
+      (short_words / mask[:4].sum() + long_words / mask[4:].sum()) / 2,
+      rel=1e-5)
+  assert abs(own_sorted - own_mixed) > 1e-3
+
+
+def test_bucketed_training_gets_the_training_sets_mean_count(tokenizer):
+  import types  # pylint: disable=g-import-not-at-top
+  sentences = [ner.Sentence("s-%d" % k, ["dog", "runs"] * k, ["O"] * 2 * k,
+                           list(range(1, 2 * k + 1))) for k in (1, 2, 3)]
+  task = ner.NerTask()
+  task.labels = ["O"]
+  windows = ner.convert_sentences(sentences, tokenizer, 32, 8, {"O": 0})
+  task._train = (sentences, windows)  # pylint: disable=protected-access
+  cfg = types.SimpleNamespace(head_initializer="truncated_normal")
+  bucketed = task.head(types.SimpleNamespace(use_bucketing=True, cfg=cfg))
+  assert bucketed.labelled_per_example == pytest.approx(4.0)
+  fixed = task.head(types.SimpleNamespace(use_bucketing=False, cfg=cfg))
+  assert fixed.labelled_per_example is None
