@@ -64,8 +64,9 @@ def recipe_parser(description):
                       help="torch threads of an HF run (0: all cores)")
   parser.add_argument(
       "--head_initializer", choices=("truncated_normal", "normal"),
-      default="truncated_normal",
-      help="bert_tf's --head_initializer (HF's head is always normal)")
+      default=None,
+      help="bert_tf's --head_initializer (default: run_ner's, normal; HF's "
+           "head is always normal)")
   return parser
 
 
@@ -255,6 +256,8 @@ def run_tf(args, seed, use_bucketing=True):
     num_train_epochs = 1.0
     shuffle_buffer = 1
     ner.random = _FileOrder
+  head_setting = ({"head_initializer": args.head_initializer}
+                  if args.head_initializer else {})
   cfg = ner.NerConfig(
       bert_config_file=bert_config_file,
       vocab_file=os.path.join(google, "vocab.txt"),
@@ -268,7 +271,7 @@ def run_tf(args, seed, use_bucketing=True):
       learning_rate=args.learning_rate,
       num_train_epochs=num_train_epochs,
       warmup_proportion=args.warmup_proportion, random_seed=seed,
-      labels=",".join(labels), head_initializer=args.head_initializer,
+      labels=",".join(labels), **head_setting,
       use_bucketing=use_bucketing, shuffle_buffer=shuffle_buffer,
       save_checkpoints_steps=100000,
       log_every_n_steps=1 if hf_order and no_dropout else 50)
@@ -287,7 +290,7 @@ def run_tf(args, seed, use_bucketing=True):
   record.update(framework="bert_tf", seed=seed, seconds=seconds,
                 use_bucketing=use_bucketing,
                 hf_head=bool(getattr(args, "hf_head", False)),
-                head_initializer=args.head_initializer,
+                head_initializer=cfg.head_initializer,
                 max_seq_length=args.max_seq_length,
                 num_train_steps=result["num_train_steps"],
                 eval_loss=result["eval"]["eval_loss"],
@@ -528,7 +531,7 @@ def main():
                        % path)
   if args.hf_head and args.framework not in ("tf", "tf_fixed"):
     raise SystemExit("--hf_head applies to --framework=tf or tf_fixed only")
-  if args.hf_head and args.head_initializer != "truncated_normal":
+  if args.hf_head and args.head_initializer:
     raise SystemExit("--hf_head starts from HF's drawn head: leave "
                      "--head_initializer out")
   if args.init_head_from and args.framework != "hf":
@@ -558,7 +561,9 @@ def main():
     recipe = ["--%s=%s" % (k, getattr(args, k)) for k in (
         "results_dir", "max_seq_length", "doc_stride", "train_batch_size",
         "eval_batch_size", "learning_rate", "num_train_epochs",
-        "warmup_proportion", "head_initializer")]
+        "warmup_proportion")] + (
+            ["--head_initializer=" + args.head_initializer]
+            if args.head_initializer else [])
     for seed in seeds:
       for side in ("tf", "hf"):
         out = os.path.join(_work_dir(args), "%s-seed%d.json" % (side, seed))

@@ -101,6 +101,11 @@ def test_every_task_head_draws_from_the_setting(distribution, op_type):
 def test_the_reference_draw_stays_the_default():
   from bert_tf import driver  # pylint: disable=g-import-not-at-top
   assert driver.HeadSettings().head_initializer == "truncated_normal"
+  assert classifier.ClassifierConfig().head_initializer == "truncated_normal"
+  assert squad_runner.SquadConfig().head_initializer == "truncated_normal"
+  # No reference script tags tokens; the tagger draws as Hugging Face's
+  # BertForTokenClassification (measured on WNUT-17, docs/benchmarks.md).
+  assert ner.NerConfig().head_initializer == "normal"
   assert heads.SpanHead().initializer == "truncated_normal"
   assert heads.TokenClassificationHead(3).initializer == "truncated_normal"
   assert heads.ClassificationHead(2).initializer == "truncated_normal"
