@@ -17,9 +17,12 @@ sentence needs more than one at 128) and are scored the same way: one
 prediction per word (its first piece), entity-level micro P/R/F1 as
 conlleval defines them (`tasks.ner_eval`), per type, token accuracy; every
 run's scores are also computed by seqeval (default mode) and the largest
-difference is reported. bert_tf trains with --use_bucketing (batches of
-similar length, trimmed: same numbers as full padding, less work); the HF
-side pads each batch to its longest window.
+difference is reported. bert_tf trains as run_ner does by default here:
+its tagging head drawn from a normal (--head_initializer, as HF's), and
+--use_bucketing (batches of similar length, trimmed; the loss divided by
+batch x the training set's mean labelled words per window, so every word
+weighs the same whatever its batch; --framework=tf_fixed pads to
+--max_seq_length instead); the HF side pads each batch to its longest window.
 
 Each (framework, seed) runs in its own process, pinned to one core, two at a
 time (--parallel), a new one starting as soon as a core is free. Runs write

@@ -1,9 +1,10 @@
-"""Two probes of a trained bert_tf NER run against Hugging Face (issue 16).
+"""Probes of bert_tf's NER training against Hugging Face (issue 16).
 
   .venv/bin/python bench/ner_probes.py --probe=dropout \\
       --run_dir=bench/results/ner-wnut17/tf-seed4
   .venv/bin/python bench/ner_probes.py --probe=clipping \\
       --run_dir=bench/results/ner-wnut17/tf-seed4
+  .venv/bin/python bench/ner_probes.py --probe=loss_weights
 
 dropout: converts the run's final checkpoint to Hugging Face
 (`bert_tf.convert`) and, on one batch of 64 WNUT-17 training windows,
@@ -15,6 +16,14 @@ clipping: on three batches of 32, at the run's first and last checkpoint,
 prints the global norm `tf.clip_by_global_norm` computes over the gradients
 (the word embeddings' gradient is IndexedSlices, as in the reference) and
 the norm of the dense gradients (what torch clips).
+
+loss_weights (no run needed): every WNUT-17 training window, batched as
+--use_bucketing batches them (buckets --bucket_width pieces wide, a batch
+from one bucket) and as random batches, over --draws permutations; prints
+the share of the epoch's loss weight that falls on short windows (at most
+--short pieces) and on entity words, when the loss is each batch's mean over
+its labelled words and when it is divided by batch x the training set's mean
+labelled words per window (bert_tf's denominator with bucketing).
 """
 
 import argparse
@@ -222,18 +231,93 @@ def gradient_probe(args, cfg, labels, model_dir):
         err / np.linalg.norm(mh), sq_t / sq_h))
 
 
+def _bucket_batches(lengths, order, batch_size, width):
+  """Batches of window indices as bucket_by_length groups them."""
+  buckets, batches = {}, []
+  for i in order:
+    b = buckets.setdefault((lengths[i] - 1) // width, [])
+    b.append(i)
+    if len(b) == batch_size:
+      batches.append(b[:])
+      del b[:]
+  batches.extend(b for b in buckets.values() if b)
+  return batches
+
+
+def loss_weights_probe(args):
+  """Share of the loss weight on short windows and entity words."""
+  vocab = os.path.join(os.path.dirname(ROOT), "shared", "models",
+                       "minilm-l6-h384-uncased", "vocab.txt")
+  tok = tokenization.FullTokenizer(vocab, True)
+  train = ner.read_conll(WNUT_TRAIN)
+  labels = ner.labels_from_sentences(train)
+  windows = ner.convert_sentences(train, tok, 128, 64,
+                                  {t: i for i, t in enumerate(labels)})
+  lengths = np.array([sum(w.input_mask) for w in windows])
+  labelled = np.array([sum(w.label_mask) for w in windows], np.float64)
+  entity = np.array([sum(m for m, l in zip(w.label_mask, w.label_ids)
+                         if labels[l] != "O") for w in windows], np.float64)
+  short = lengths <= args.short
+  mean_labelled = labelled.mean()
+  n = args.batch_size
+  rng = np.random.RandomState(0)
+  shares = {}
+  for draw in range(args.draws):
+    order = rng.permutation(len(windows))
+    ways = {
+        "random batches, mean per batch":
+            [order[i:i + n] for i in range(0, len(order), n)],
+        "bucketed, mean per batch":
+            _bucket_batches(lengths, order, n, args.bucket_width)}
+    ways["bucketed, batch x mean labelled"] = ways["bucketed, mean per batch"]
+    for way, batches in ways.items():
+      weight = np.zeros(len(windows))  # per labelled word of each window
+      for b in batches:
+        b = np.asarray(b)
+        denominator = (len(b) * mean_labelled if "x mean" in way
+                       else labelled[b].sum())
+        weight[b] = 1.0 / denominator
+      total = (weight * labelled).sum()
+      shares.setdefault(way, []).append(
+          ((weight * labelled)[short].sum() / total,
+           (weight * entity).sum() / total))
+  print("%d windows; %.1f%% with at most %d pieces (%.1f%% of labelled "
+        "words); entity words %.2f%% of labelled words; mean labelled words "
+        "per window %.3f" % (len(windows), 100 * short.mean(), args.short,
+                             100 * labelled[short].sum() / labelled.sum(),
+                             100 * entity.sum() / labelled.sum(),
+                             mean_labelled))
+  print("| batching, loss denominator | short windows' share of the loss "
+        "weight | entity words' share |")
+  print("|---|---|---|")
+  for way, values in shares.items():
+    values = np.array(values)
+    print("| %s | %.2f%% | %.2f%% |" % (way, 100 * values[:, 0].mean(),
+                                        100 * values[:, 1].mean()))
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__)
-  parser.add_argument("--probe", choices=("dropout", "clipping", "gradient"),
-                      required=True)
-  parser.add_argument("--run_dir", required=True,
+  parser.add_argument("--probe", choices=("dropout", "clipping", "gradient",
+                                          "loss_weights"), required=True)
+  parser.add_argument("--run_dir",
                       help="a bench/ner.py bert_tf run directory")
   parser.add_argument("--model_dir", default=None,
                       help="its converted MiniLM (default: beside run_dir)")
   parser.add_argument("--step", type=int, default=318,
                       help="the final checkpoint's step")
   parser.add_argument("--draws", type=int, default=40)
+  parser.add_argument("--batch_size", type=int, default=32)
+  parser.add_argument("--bucket_width", type=int, default=8)
+  parser.add_argument("--short", type=int, default=20,
+                      help="loss_weights: a short window has at most this "
+                           "many pieces")
   args = parser.parse_args()
+  if args.probe == "loss_weights":
+    loss_weights_probe(args)
+    return
+  if not args.run_dir:
+    parser.error("--probe=%s needs --run_dir" % args.probe)
   tf.disable_eager_execution()
   os.environ.setdefault("HF_HUB_OFFLINE", "1")
   model_dir = args.model_dir or os.path.join(os.path.dirname(
