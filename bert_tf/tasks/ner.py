@@ -640,7 +640,8 @@ class NerConfig(driver.FineTuningSettings):
       "BertForTokenClassification) or truncated_normal (the reference's "
       "draw for its heads). On WNUT-17, Hugging Face started from the "
       "truncated draw lost 1.7 entity F1 on average over 10 seeds, and "
-      "bert_tf with it collapsed at 2 seeds in 10; see docs/benchmarks.md.", choices=list(heads.HEAD_INITIALIZERS))
+      "bert_tf with it collapsed at 2 seeds in 10; see docs/benchmarks.md.",
+      choices=list(heads.HEAD_INITIALIZERS))
 
 
 def flatten_metrics(metrics):
