@@ -17,16 +17,20 @@ sentence needs more than one at 128) and are scored the same way: one
 prediction per word (its first piece), entity-level micro P/R/F1 as
 conlleval defines them (`tasks.ner_eval`), per type, token accuracy; every
 run's scores are also computed by seqeval (default mode) and the largest
-difference is reported. bert_tf trains as run_ner does by default here:
-its tagging head drawn from a normal (--head_initializer, as HF's), and
---use_bucketing (batches of similar length, trimmed; the loss divided by
+difference is reported. bert_tf's tagging head is drawn from a normal
+(run_ner's default --head_initializer, as HF's), and by default
+(--tf_side=tf_random) it batches as the HF side does: batches drawn at
+random from each epoch's permutation, each padded to its longest window
+(`--use_bucketing --bucket_width=<max_seq_length>`: one length bucket, so
+batches are only trimmed). --tf_side=tf is length bucketing (buckets 8
+pieces wide: batches of windows of similar length; the loss divided by
 batch x the training set's mean labelled words per window, so every word
-weighs the same whatever its batch; --framework=tf_fixed pads to
---max_seq_length instead); the HF side pads each batch to its longest window.
+weighs the same whatever its batch), --tf_side=tf_fixed pads every batch
+to --max_seq_length.
 
 Each (framework, seed) runs in its own process, pinned to one core, two at a
 time (--parallel), a new one starting as soon as a core is free. Runs write
-`<results_dir>/ner-wnut17/{tf,hf}-seed<N>.json` (an existing one is reused;
+`<results_dir>/ner-wnut17/{<tf_side>,hf}-seed<N>.json` (an existing one is reused;
 delete it to run again); the summary goes to `<results_dir>/ner-wnut17.json`
 and a Markdown table to stdout.
 """
@@ -73,6 +77,15 @@ def recipe_parser(description):
   return parser
 
 
+# bert_tf's batching modes (run_tf's `mode`).
+TF_MODES = {
+    "tf_random": "HF's batching: random batches, each padded to its longest "
+                 "window (--use_bucketing --bucket_width=max_seq_length)",
+    "tf": "length bucketing (--use_bucketing, buckets 8 pieces wide)",
+    "tf_fixed": "random batches padded to --max_seq_length",
+}
+
+
 def _work_dir(args):
   return os.path.join(args.results_dir, "ner-wnut17")
 
@@ -82,7 +95,14 @@ def converted_minilm(args):
   from bert_tf import convert  # pylint: disable=g-import-not-at-top
   out = os.path.join(_work_dir(args), "minilm-google")
   if not os.path.exists(os.path.join(out, "bert_model.ckpt.index")):
-    convert.hf_to_google(MINILM, out)
+    # Converted under a temporary name, then renamed: runs started together
+    # never read a half-written conversion.
+    tmp = "%s.tmp-%d" % (out, os.getpid())
+    convert.hf_to_google(MINILM, tmp)
+    try:
+      os.rename(tmp, out)
+    except OSError:  # Another run got there first.
+      shutil.rmtree(tmp, ignore_errors=True)
   return out
 
 
@@ -207,20 +227,27 @@ def tf_step_losses(model_dir, num_steps):
   return []
 
 
-def run_tf(args, seed, use_bucketing=True):
+def run_tf(args, seed, mode="tf"):
   """Fine-tunes and scores with bert_tf; returns the record.
 
-  use_bucketing=False: every batch padded to --max_seq_length and drawn
-  from the whole shuffled stream, as the HF side draws its batches
-  (bucketing batches windows of similar length together).
+  mode: "tf", length bucketing (batches of windows of similar length, each
+  trimmed to its longest); "tf_random", one bucket (`--bucket_width` =
+  --max_seq_length): batches drawn from the whole shuffled stream, as the
+  HF side draws its batches, each trimmed to its longest window, as HF pads
+  them; "tf_fixed": the same batches as "tf_random", padded to
+  --max_seq_length.
   args.hf_head: start from HF's own initial head for the seed (a control,
   the mirror of run_hf's --init_head_from).
   """
+  from bert_tf import input_pipeline  # pylint: disable=g-import-not-at-top
   from bert_tf import tokenization  # pylint: disable=g-import-not-at-top
   from bert_tf.tasks import ner  # pylint: disable=g-import-not-at-top
   google = converted_minilm(args)
   out = os.path.join(_work_dir(args), "%s-seed%d" % (
-      "tf" if use_bucketing else "tf_fixed", seed))
+      mode, seed))
+  use_bucketing = mode != "tf_fixed"
+  bucket_width = (args.max_seq_length if mode == "tf_random" else
+                  input_pipeline.DEFAULT_BUCKET_WIDTH)
   shutil.rmtree(out, ignore_errors=True)
   init_checkpoint = os.path.join(google, "bert_model.ckpt")
   train_sentences = ner.read_conll(os.path.join(WNUT, "train.conll"))
@@ -275,7 +302,8 @@ def run_tf(args, seed, use_bucketing=True):
       num_train_epochs=num_train_epochs,
       warmup_proportion=args.warmup_proportion, random_seed=seed,
       labels=",".join(labels), **head_setting,
-      use_bucketing=use_bucketing, shuffle_buffer=shuffle_buffer,
+      use_bucketing=use_bucketing, bucket_width=bucket_width,
+      shuffle_buffer=shuffle_buffer,
       save_checkpoints_steps=100000,
       log_every_n_steps=1 if hf_order and no_dropout else 50)
   start = time.time()
@@ -291,7 +319,8 @@ def run_tf(args, seed, use_bucketing=True):
   record = _scores(gold, predicted)
   assert abs(record["f1"] - result["eval"]["f1"]) < 1e-12
   record.update(framework="bert_tf", seed=seed, seconds=seconds,
-                use_bucketing=use_bucketing,
+                use_bucketing=use_bucketing, bucket_width=bucket_width,
+                mode=mode,
                 hf_head=bool(getattr(args, "hf_head", False)),
                 head_initializer=cfg.head_initializer,
                 max_seq_length=args.max_seq_length,
@@ -433,7 +462,8 @@ def _mean_sd_se(values):
 def collect(args, seeds):
   """Tabulates the per-run JSON files; writes the summary JSON."""
   work = _work_dir(args)
-  runs = {"tf": [], "hf": [], "tf_fixed": []}
+  tf_side = args.tf_side
+  runs = {"tf": [], "hf": [], "tf_fixed": [], "tf_random": []}
   for side in runs:
     for seed in seeds:
       path = os.path.join(work, "%s-seed%d.json" % (side, seed))
@@ -444,7 +474,8 @@ def collect(args, seeds):
                   for t in r["per_type_f1"]})
   summary = {"recipe": {k: getattr(args, k) for k in (
       "max_seq_length", "doc_stride", "train_batch_size", "learning_rate",
-      "num_train_epochs", "warmup_proportion")}, "seeds": seeds}
+      "num_train_epochs", "warmup_proportion")}, "seeds": seeds,
+      "tf_side": tf_side}
   for side, records in runs.items():
     summary[side] = {
         "f1": _mean_sd_se([100 * r["f1"] for r in records]),
@@ -460,34 +491,35 @@ def collect(args, seeds):
   fmt = lambda s: "-" if not s else (  # pylint: disable=g-long-lambda
       "%.2f" % s["mean"] if s["n"] == 1 else
       "%.2f +- %.2f (se %.2f)" % (s["mean"], s["sd"], s["se"]))
-  lines = ["| seed | bert_tf F1 | HF F1 |", "|---|---|---|"]
+  lines = ["| seed | bert_tf F1 (%s) | HF F1 |" % tf_side, "|---|---|---|"]
   for seed in seeds:
     cells = []
-    for side in ("tf", "hf"):
+    for side in (tf_side, "hf"):
       r = [x for x in runs[side] if x["seed"] == seed]
       cells.append("%.2f" % (100 * r[0]["f1"]) if r else "-")
     lines.append("| %d | %s | %s |" % (seed, cells[0], cells[1]))
-  lines.append("| mean +- sd | %s | %s |" % (fmt(summary["tf"]["f1"]),
+  lines.append("| mean +- sd | %s | %s |" % (fmt(summary[tf_side]["f1"]),
                                             fmt(summary["hf"]["f1"])))
-  for r in runs["tf_fixed"]:
-    lines.append("| %d, bert_tf without bucketing (seq %d) | %.2f | |" % (
-        r["seed"], r["max_seq_length"], 100 * r["f1"]))
+  for side in ("tf", "tf_random", "tf_fixed"):
+    if side != tf_side and runs[side]:
+      lines.append("| bert_tf %s, seeds %s | %s | |" % (
+          TF_MODES[side], ",".join(str(r["seed"]) for r in runs[side]),
+          fmt(summary[side]["f1"])))
   lines += ["", "| entity type | bert_tf F1 | HF F1 |", "|---|---|---|"]
   for key in ("precision", "recall"):
-    lines.append("| (all, %s) | %s | %s |" % (key, fmt(summary["tf"][key]),
-                                              fmt(summary["hf"][key])))
+    lines.append("| (all, %s) | %s | %s |" % (
+        key, fmt(summary[tf_side][key]), fmt(summary["hf"][key])))
   for t in types:
-    lines.append("| %s | %s | %s |" % (t, fmt(summary["tf"]["per_type_f1"][t]),
-                                       fmt(summary["hf"]["per_type_f1"][t])))
-  tf_f1, hf_f1 = summary["tf"]["f1"], summary["hf"]["f1"]
+    lines.append("| %s | %s | %s |" % (
+        t, fmt(summary[tf_side]["per_type_f1"][t]),
+        fmt(summary["hf"]["per_type_f1"][t])))
+  tf_f1, hf_f1 = summary[tf_side]["f1"], summary["hf"]["f1"]
   if tf_f1 and hf_f1:
     summary["target_met"] = tf_f1["mean"] >= hf_f1["mean"] - hf_f1["se"]
     lines += ["", "target (bert_tf mean >= HF mean - HF se): %s" %
               summary["target_met"]]
   lines.append("largest |ner_eval - seqeval| over all runs: %.3g" % max(
-      summary["tf"]["max_abs_diff_vs_seqeval"],
-      summary["hf"]["max_abs_diff_vs_seqeval"],
-      summary["tf_fixed"]["max_abs_diff_vs_seqeval"]))
+      summary[side]["max_abs_diff_vs_seqeval"] for side in runs))
   summary["table"] = "\n".join(lines)
   with open(os.path.join(args.results_dir, "ner-wnut17.json"), "w") as f:
     json.dump(summary, f, indent=2, sort_keys=True)
@@ -498,7 +530,8 @@ def collect(args, seeds):
 def main():
   parser = recipe_parser(__doc__)
   parser.add_argument("--seeds", default="1,2,3")
-  parser.add_argument("--framework", choices=("tf", "hf", "tf_fixed"),
+  parser.add_argument("--framework",
+                      choices=("tf", "hf", "tf_fixed", "tf_random"),
                       default=None,
                       help="run one side for one --seeds value (what the "
                            "orchestrating run starts)")
@@ -524,6 +557,10 @@ def main():
       "--no_dropout", action="store_true",
       help="dropout off on either side (with --hf_order --hf_head against "
            "--framework=hf: a whole-run parity of the same batches)")
+  parser.add_argument(
+      "--tf_side", choices=sorted(TF_MODES), default="tf_random",
+      help="bert_tf's batching in the orchestrated comparison: %s" % "; ".join(
+          "%s: %s" % kv for kv in sorted(TF_MODES.items())))
   parser.add_argument("--collect_only", action="store_true")
   parser.add_argument("--parallel", type=int, default=2,
                       help="runs at once (each pinned to one core)")
@@ -532,16 +569,18 @@ def main():
     if not os.path.exists(path):
       raise SystemExit("needs %s (the shared data beside the project root)"
                        % path)
-  if args.hf_head and args.framework not in ("tf", "tf_fixed"):
-    raise SystemExit("--hf_head applies to --framework=tf or tf_fixed only")
+  if args.hf_head and args.framework not in ("tf", "tf_fixed", "tf_random"):
+    raise SystemExit("--hf_head applies to --framework=tf, tf_fixed or "
+                     "tf_random only")
   if args.hf_head and args.head_initializer:
     raise SystemExit("--hf_head starts from HF's drawn head: leave "
                      "--head_initializer out")
   if args.init_head_from and args.framework != "hf":
     raise SystemExit("--init_head_from applies to --framework=hf only")
-  if args.hf_order and args.framework != "tf_fixed":
-    raise SystemExit("--hf_order applies to --framework=tf_fixed only "
-                     "(length bucketing would regroup the stream)")
+  if args.hf_order and args.framework not in ("tf_fixed", "tf_random"):
+    raise SystemExit("--hf_order applies to --framework=tf_fixed or "
+                     "tf_random only (length bucketing would regroup the "
+                     "stream)")
   if args.no_dropout and not args.framework:
     raise SystemExit("--no_dropout applies to one run (--framework=...)")
   os.makedirs(_work_dir(args), exist_ok=True)
@@ -550,7 +589,7 @@ def main():
     if args.framework == "hf":
       record = run_hf(args, seeds[0])
     else:
-      record = run_tf(args, seeds[0], use_bucketing=args.framework == "tf")
+      record = run_tf(args, seeds[0], mode=args.framework)
     with open(args.json + ".tmp", "w") as f:
       json.dump(record, f, indent=2, sort_keys=True)
     os.replace(args.json + ".tmp", args.json)
@@ -560,7 +599,7 @@ def main():
     return
   if not args.collect_only:
     converted_minilm(args)
-    jobs = {"tf": [], "hf": []}
+    jobs = {args.tf_side: [], "hf": []}
     recipe = ["--%s=%s" % (k, getattr(args, k)) for k in (
         "results_dir", "max_seq_length", "doc_stride", "train_batch_size",
         "eval_batch_size", "learning_rate", "num_train_epochs",
@@ -568,7 +607,7 @@ def main():
             ["--head_initializer=" + args.head_initializer]
             if args.head_initializer else [])
     for seed in seeds:
-      for side in ("tf", "hf"):
+      for side in (args.tf_side, "hf"):
         out = os.path.join(_work_dir(args), "%s-seed%d.json" % (side, seed))
         if os.path.exists(out):
           continue
@@ -578,7 +617,7 @@ def main():
           cmd.append("--threads=1")
         jobs[side].append((cmd, out[:-5] + ".log"))
     # The slower HF runs first, so the cores stay busy to the end.
-    _run_jobs(jobs["hf"] + jobs["tf"], args.parallel)
+    _run_jobs(jobs["hf"] + jobs[args.tf_side], args.parallel)
   else:
     seeds = sorted({int(m.group(1)) for p in glob.glob(
         os.path.join(_work_dir(args), "*-seed*.json"))

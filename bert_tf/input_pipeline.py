@@ -167,6 +167,7 @@ def expand_file_patterns(patterns):
 # Features of shape [seq_length] that length bucketing trims.
 SEQUENCE_FEATURES = ("input_ids", "input_mask", "segment_ids")
 DEFAULT_LENGTH_MULTIPLE = 8
+DEFAULT_BUCKET_WIDTH = 8
 
 
 def file_based_input_fn_builder(input_files, name_to_features, is_training,
@@ -174,6 +175,7 @@ def file_based_input_fn_builder(input_files, name_to_features, is_training,
                                 shuffle_buffer=100, seed=None,
                                 num_cpu_threads=4, cycle_length=None,
                                 use_bucketing=False, bucket_boundaries=None,
+                                bucket_width=DEFAULT_BUCKET_WIDTH,
                                 length_multiple=DEFAULT_LENGTH_MULTIPLE,
                                 sequence_features=SEQUENCE_FEATURES):
   """Returns an Estimator input_fn reading `input_files`.
@@ -200,7 +202,12 @@ def file_based_input_fn_builder(input_files, name_to_features, is_training,
       record length). Evaluation and prediction keep the records' order, and
       since padding is masked out they give the fixed-padding results.
     bucket_boundaries: sorted ints, the exclusive upper lengths of all but
-      the last bucket; default `default_bucket_boundaries(seq_length)`.
+      the last bucket; default `default_bucket_boundaries(seq_length,
+      bucket_width)`.
+    bucket_width: int >= 1, the width of the default buckets; a width of at
+      least the records' length makes one bucket, so training batches are
+      composed as without bucketing (same stream, same order for a seed)
+      and only trimmed.
     length_multiple: trimmed lengths are rounded up to a multiple of this
       (fewer distinct shapes for oneDNN / XLA to prepare); 1 trims exactly.
     sequence_features: the [seq_length] features trimmed with bucketing;
@@ -270,8 +277,13 @@ def file_based_input_fn_builder(input_files, name_to_features, is_training,
           "in the feature spec; missing: %s" % (list(sequence_features),
                                                 missing or ["input_mask"]))
     seq_length = int(name_to_features["input_mask"].shape[0])
-    boundaries = list(bucket_boundaries or
-                      default_bucket_boundaries(seq_length))
+    if bucket_boundaries is None and (
+        not isinstance(bucket_width, int) or bucket_width < 1):
+      raise ValueError("bucket_width must be an int >= 1, got %r" %
+                       (bucket_width,))
+    boundaries = list(bucket_boundaries if bucket_boundaries is not None
+                      else default_bucket_boundaries(seq_length,
+                                                     bucket_width))
     if boundaries != sorted(set(boundaries)) or (
         boundaries and boundaries[0] < 1):
       raise ValueError("bucket_boundaries must be increasing positive ints, "
@@ -279,18 +291,20 @@ def file_based_input_fn_builder(input_files, name_to_features, is_training,
   return input_fn
 
 
-def default_bucket_boundaries(seq_length, width=8):
+def default_bucket_boundaries(seq_length, width=None):
   """Bucket boundaries every `width` tokens below `seq_length`.
 
   Args:
     seq_length: int, the records' (maximum) sequence length.
-    width: int, the bucket width.
+    width: int, the bucket width (default `DEFAULT_BUCKET_WIDTH`); at least
+      `seq_length` gives no boundary (one bucket).
 
   Returns:
     List of ints [width + 1, 2 * width + 1, ...] below `seq_length` + 1: the
     bucket of an example of real length L holds lengths in
     (k * width, (k + 1) * width].
   """
+  width = width or DEFAULT_BUCKET_WIDTH
   return [b + 1 for b in range(width, seq_length, width)]
 
 

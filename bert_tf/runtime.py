@@ -67,6 +67,12 @@ class RunSettings:
       "and predict batch is padded only to its longest member instead of "
       "--max_seq_length. Eval and predict keep the example order and give "
       "the same results as fixed padding.")
+  bucket_width: int = setting(
+      8, "With --use_bucketing: the width of a length bucket, in tokens "
+      "(a training batch holds examples whose lengths fall in one bucket). "
+      "A width of at least --max_seq_length makes one bucket: batches "
+      "composed at random, as with fixed padding, each padded only to its "
+      "longest member.")
   shuffle_buffer: int = setting(
       100, "Training records held in the shuffle buffer (100, as the "
       "reference). 0 shuffles all records, reshuffled every epoch: a full "

@@ -84,6 +84,58 @@ def test_training_batches_one_bucket_and_trimmed(tmp_path):
     assert len(seen) > 40
 
 
+def test_one_bucket_keeps_the_fixed_padding_stream_and_trims(tmp_path):
+  """A bucket width of at least the records' length: the training batches of
+  fixed padding (same seed: same examples, same order), each trimmed."""
+  lengths = np.random.RandomState(1).randint(3, SEQ + 1, size=50)
+  path = str(tmp_path / "train.tf_record")
+  _write_records(path, lengths)
+  spec = classifier.name_to_features(SEQ)
+
+  def stream(**kwargs):
+    return _batches(input_pipeline.file_based_input_fn_builder(
+        [path], spec, is_training=True, drop_remainder=True, seed=11,
+        shuffle_buffer=0, **kwargs), 4, 30)
+
+  fixed = stream()
+  for width in (SEQ, 1000):
+    trimmed = stream(use_bucketing=True, bucket_width=width, length_multiple=1)
+    assert len(trimmed) == len(fixed) == 30
+    for f, b in zip(fixed, trimmed):
+      np.testing.assert_array_equal(b["label_ids"], f["label_ids"])
+      width_b = b["input_ids"].shape[1]
+      assert width_b == f["input_mask"].sum(1).max()
+      for name in ("input_ids", "input_mask", "segment_ids"):
+        np.testing.assert_array_equal(b[name], f[name][:, :width_b])
+  # Narrower buckets regroup the same stream by length.
+  grouped = stream(use_bucketing=True, bucket_width=16, length_multiple=1)
+  assert [list(b["label_ids"]) for b in grouped] != [
+      list(f["label_ids"]) for f in fixed]
+  for b in grouped:
+    assert len({(n - 1) // 16 for n in b["input_mask"].sum(1)}) == 1
+  assert input_pipeline.default_bucket_boundaries(SEQ, SEQ) == []
+  assert input_pipeline.default_bucket_boundaries(SEQ, 16) == [17, 33, 49]
+  with pytest.raises(ValueError, match="bucket_width"):
+    input_pipeline.file_based_input_fn_builder(
+        [path], spec, is_training=True, drop_remainder=True,
+        use_bucketing=True, bucket_width=0)
+
+
+def test_bucket_width_is_refused_without_bucketing(tmp_path, tiny_vocab_file):
+  data_dir = str(tmp_path / "data")
+  write_mrpc_like(data_dir, n_train=8, n_dev=4, n_test=4)
+  config_file = write_tiny_config(tmp_path / "bert_config.json")
+  for settings, message in (
+      (dict(bucket_width=128), "applies with --use_bucketing"),
+      (dict(bucket_width=0, use_bucketing=True), "bucket_width must be")):
+    cfg = classifier.ClassifierConfig(
+        task_name="mrpc", data_dir=data_dir, bert_config_file=config_file,
+        vocab_file=tiny_vocab_file, output_dir=str(tmp_path / "out"),
+        do_train=True, max_seq_length=32, **settings)
+    with pytest.raises(ValueError, match=message):
+      classifier.run(cfg)
+
+
 def test_eval_keeps_order_and_matches_fixed_padding(tmp_path):
   lengths = [5, 9, 3, 30, 64, 12, 7, 7, 40, 2, 18]
   path = str(tmp_path / "eval.tf_record")

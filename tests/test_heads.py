@@ -63,8 +63,9 @@ class _FakeModel(object):
 
 def _task_heads(distribution):
   """Each fine-tuning task's head, made by the task from a run's settings."""
-  run = types.SimpleNamespace(use_bucketing=False, cfg=types.SimpleNamespace(
-      head_initializer=distribution))
+  run = types.SimpleNamespace(
+      use_bucketing=False, groups_by_length=False,
+      cfg=types.SimpleNamespace(head_initializer=distribution))
   tagger = ner.NerTask()
   tagger.labels = ["O", "B-X", "I-X"]
   sentence = classifier.ClassifierTask()

@@ -296,15 +296,26 @@ def test_constant_denominator_makes_the_loss_independent_of_batching():
 
 
 def test_bucketed_training_gets_the_training_sets_mean_count(tokenizer):
-  import types  # pylint: disable=g-import-not-at-top
   sentences = [ner.Sentence("s-%d" % k, ["dog", "runs"] * k, ["O"] * 2 * k,
                            list(range(1, 2 * k + 1))) for k in (1, 2, 3)]
   task = ner.NerTask()
   task.labels = ["O"]
   windows = ner.convert_sentences(sentences, tokenizer, 32, 8, {"O": 0})
   task._train = (sentences, windows)  # pylint: disable=protected-access
-  cfg = types.SimpleNamespace(head_initializer="truncated_normal")
-  bucketed = task.head(types.SimpleNamespace(use_bucketing=True, cfg=cfg))
+  from bert_tf import driver  # pylint: disable=g-import-not-at-top
+
+  def head(**settings):
+    cfg = ner.NerConfig(max_seq_length=32, **settings)
+    return task.head(driver.RunContext(task, cfg, None, None))
+
+  bucketed = head(use_bucketing=True)
   assert bucketed.labelled_per_example == pytest.approx(4.0)
-  fixed = task.head(types.SimpleNamespace(use_bucketing=False, cfg=cfg))
-  assert fixed.labelled_per_example is None
+  assert head(use_bucketing=True, bucket_width=31).labelled_per_example == (
+      pytest.approx(4.0))
+  # One bucket (a width of at least max_seq_length): randomly composed
+  # batches, only trimmed, keep each batch's own count as fixed padding does.
+  for width in (32, 128):
+    assert head(use_bucketing=True,
+                bucket_width=width).labelled_per_example is None
+  assert head(use_bucketing=False).labelled_per_example is None
+  assert head(use_bucketing=True, use_tpu=True).labelled_per_example is None

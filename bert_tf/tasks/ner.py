@@ -764,7 +764,7 @@ class NerTask(driver.Task):
 
   def head(self, run):
     labelled = None
-    if run.use_bucketing and self._train and self._train[1]:
+    if run.groups_by_length and self._train and self._train[1]:
       # Length bucketing batches sentences of similar length: a constant
       # loss denominator keeps every word's weight what it is in randomly
       # composed batches (on WNUT-17, batches divided by their own count
