@@ -45,6 +45,18 @@ def _batches(input_fn, batch_size, n):
   return out
 
 
+def _assert_same_batches_trimmed(fixed, trimmed):
+  """Each trimmed batch holds the fixed batch's examples, cut to the longest
+  one; only padding was cut."""
+  for f, b in zip(fixed, trimmed):
+    np.testing.assert_array_equal(b["label_ids"], f["label_ids"])
+    width = b["input_ids"].shape[1]
+    assert width == f["input_mask"].sum(1).max()
+    for name in ("input_ids", "input_mask", "segment_ids"):
+      np.testing.assert_array_equal(b[name], f[name][:, :width])
+      assert not f[name][:, width:].any()
+
+
 def test_training_batches_one_bucket_and_trimmed(tmp_path):
   lengths = np.random.RandomState(0).randint(3, SEQ + 1, size=60)
   path = str(tmp_path / "train.tf_record")
@@ -101,12 +113,7 @@ def test_one_bucket_keeps_the_fixed_padding_stream_and_trims(tmp_path):
   for width in (SEQ, 1000):
     trimmed = stream(use_bucketing=True, bucket_width=width, length_multiple=1)
     assert len(trimmed) == len(fixed) == 30
-    for f, b in zip(fixed, trimmed):
-      np.testing.assert_array_equal(b["label_ids"], f["label_ids"])
-      width_b = b["input_ids"].shape[1]
-      assert width_b == f["input_mask"].sum(1).max()
-      for name in ("input_ids", "input_mask", "segment_ids"):
-        np.testing.assert_array_equal(b[name], f[name][:, :width_b])
+    _assert_same_batches_trimmed(fixed, trimmed)
   # Narrower buckets regroup the same stream by length.
   grouped = stream(use_bucketing=True, bucket_width=16, length_multiple=1)
   assert [list(b["label_ids"]) for b in grouped] != [
@@ -147,13 +154,7 @@ def test_eval_keeps_order_and_matches_fixed_padding(tmp_path):
       [path], spec, is_training=False, drop_remainder=False,
       use_bucketing=True, length_multiple=1), 4, 100)
   assert len(fixed) == len(bucketed) == 3
-  for f, b in zip(fixed, bucketed):
-    np.testing.assert_array_equal(f["label_ids"], b["label_ids"])
-    width = b["input_ids"].shape[1]
-    assert width == f["input_mask"].sum(1).max()
-    for name in ("input_ids", "input_mask", "segment_ids"):
-      np.testing.assert_array_equal(b[name], f[name][:, :width])
-      assert not f[name][:, width:].any()  # only padding was cut
+  _assert_same_batches_trimmed(fixed, bucketed)
   assert [b["input_ids"].shape[1] for b in bucketed] == [30, 64, 40]
 
 
