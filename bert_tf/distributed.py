@@ -388,8 +388,7 @@ class Context(object):
     input_fn = input_pipeline.file_based_input_fn_builder(
         record_files, name_to_features, is_training=True, drop_remainder=True,
         seed=cfg.random_seed, use_bucketing=use_bucketing,
-        bucket_width=getattr(cfg, "bucket_width",
-                             input_pipeline.DEFAULT_BUCKET_WIDTH),
+        bucket_width=runtime.bucket_width(cfg),
         shuffle_buffer=cfg.shuffle_buffer,
         **self.input_shard(len(record_files)))
     train_steps, input_fn = runtime.train_chunk(

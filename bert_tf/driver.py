@@ -299,7 +299,7 @@ class RunContext(object):
     """Whether training batches hold examples of similar length: bucketing
     with more than one bucket (a --bucket_width of at least
     --max_seq_length only trims randomly composed batches)."""
-    return self.use_bucketing and bucket_width(self.cfg) < (
+    return self.use_bucketing and runtime.bucket_width(self.cfg) < (
         self.cfg.max_seq_length)
 
   def output_path(self, name):
@@ -386,7 +386,7 @@ class RunContext(object):
     fn = input_pipeline.file_based_input_fn_builder(
         files, name_to_features, is_training=is_training,
         drop_remainder=self.cfg.use_tpu, use_bucketing=self.use_bucketing,
-        bucket_width=bucket_width(self.cfg))
+        bucket_width=runtime.bucket_width(self.cfg))
     return runtime.bind_batch_size(fn, batch_size, self.cfg.use_tpu)
 
   def evaluate_records(self, estimator, files, name_to_features, batch_size,
@@ -430,11 +430,6 @@ def _has_model(cfg):
       cfg.output_dir))
 
 
-def bucket_width(cfg):
-  """The run's --bucket_width (the default where a config has none)."""
-  return getattr(cfg, "bucket_width", input_pipeline.DEFAULT_BUCKET_WIDTH)
-
-
 def validate_settings(task, cfg, bert_config):
   """The checks every run shares; raises ValueError naming the setting."""
   for name in ("bert_config_file", "output_dir"):
@@ -454,7 +449,7 @@ def validate_settings(task, cfg, bert_config):
   if hasattr(cfg, "do_lower_case"):
     tokenization.validate_case_matches_checkpoint(cfg.do_lower_case,
                                                   cfg.init_checkpoint)
-  width = bucket_width(cfg)
+  width = runtime.bucket_width(cfg)
   if not isinstance(width, int) or width < 1:
     raise ValueError("--bucket_width must be an int >= 1, got %r." % (width,))
   if (width != input_pipeline.DEFAULT_BUCKET_WIDTH and

@@ -21,6 +21,7 @@ import tensorflow.compat.v1 as tf
 
 import bert_tf
 from bert_tf import host
+from bert_tf import input_pipeline
 from bert_tf.settings import setting
 
 
@@ -68,7 +69,7 @@ class RunSettings:
       "--max_seq_length. Eval and predict keep the example order and give "
       "the same results as fixed padding.")
   bucket_width: int = setting(
-      8, "With --use_bucketing: the width of a length bucket, in tokens "
+      input_pipeline.DEFAULT_BUCKET_WIDTH, "With --use_bucketing: the width of a length bucket, in tokens "
       "(a training batch holds examples whose lengths fall in one bucket). "
       "A width of at least --max_seq_length makes one bucket: batches "
       "composed at random, as with fixed padding, each padded only to its "
@@ -78,6 +79,11 @@ class RunSettings:
       "reference). 0 shuffles all records, reshuffled every epoch: a full "
       "permutation per epoch instead of the file order perturbed by 100 "
       "places (holds every record in memory).")
+
+
+def bucket_width(cfg):
+  """A run's --bucket_width (the default where a config has none)."""
+  return getattr(cfg, "bucket_width", input_pipeline.DEFAULT_BUCKET_WIDTH)
 
 
 def set_verbosity(level=tf.logging.INFO):
