@@ -463,7 +463,7 @@ def collect(args, seeds):
   """Tabulates the per-run JSON files; writes the summary JSON."""
   work = _work_dir(args)
   tf_side = args.tf_side
-  runs = {"tf": [], "hf": [], "tf_fixed": [], "tf_random": []}
+  runs = {side: [] for side in ("hf",) + tuple(TF_MODES)}
   for side in runs:
     for seed in seeds:
       path = os.path.join(work, "%s-seed%d.json" % (side, seed))
@@ -500,7 +500,7 @@ def collect(args, seeds):
     lines.append("| %d | %s | %s |" % (seed, cells[0], cells[1]))
   lines.append("| mean +- sd | %s | %s |" % (fmt(summary[tf_side]["f1"]),
                                             fmt(summary["hf"]["f1"])))
-  for side in ("tf", "tf_random", "tf_fixed"):
+  for side in TF_MODES:
     if side != tf_side and runs[side]:
       lines.append("| bert_tf %s, seeds %s | %s | |" % (
           TF_MODES[side], ",".join(str(r["seed"]) for r in runs[side]),
@@ -531,7 +531,7 @@ def main():
   parser = recipe_parser(__doc__)
   parser.add_argument("--seeds", default="1,2,3")
   parser.add_argument("--framework",
-                      choices=("tf", "hf", "tf_fixed", "tf_random"),
+                      choices=("hf",) + tuple(TF_MODES),
                       default=None,
                       help="run one side for one --seeds value (what the "
                            "orchestrating run starts)")
@@ -569,9 +569,9 @@ def main():
     if not os.path.exists(path):
       raise SystemExit("needs %s (the shared data beside the project root)"
                        % path)
-  if args.hf_head and args.framework not in ("tf", "tf_fixed", "tf_random"):
-    raise SystemExit("--hf_head applies to --framework=tf, tf_fixed or "
-                     "tf_random only")
+  if args.hf_head and args.framework not in TF_MODES:
+    raise SystemExit("--hf_head applies to --framework=%s only" %
+                     ", ".join(TF_MODES))
   if args.hf_head and args.head_initializer:
     raise SystemExit("--hf_head starts from HF's drawn head: leave "
                      "--head_initializer out")

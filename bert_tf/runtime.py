@@ -69,8 +69,9 @@ class RunSettings:
       "--max_seq_length. Eval and predict keep the example order and give "
       "the same results as fixed padding.")
   bucket_width: int = setting(
-      input_pipeline.DEFAULT_BUCKET_WIDTH, "With --use_bucketing: the width of a length bucket, in tokens "
-      "(a training batch holds examples whose lengths fall in one bucket). "
+      input_pipeline.DEFAULT_BUCKET_WIDTH,
+      "With --use_bucketing: the width of a length bucket, in tokens (a "
+      "training batch holds examples whose lengths fall in one bucket). "
       "A width of at least --max_seq_length makes one bucket: batches "
       "composed at random, as with fixed padding, each padded only to its "
       "longest member.")
