@@ -127,13 +127,17 @@ def model_fn_builder(bert_config,
     if model_builder is not None:
       model = model_builder(features, is_training)
     else:
-      model = modeling.BertModel(
-          config=bert_config,
-          is_training=is_training,
-          input_ids=features["input_ids"],
-          input_mask=features.get("input_mask"),
-          token_type_ids=features.get("segment_ids"),
-          use_one_hot_embeddings=use_one_hot_embeddings)
+      # The op patterns for oneDNN's CPU fusions mean nothing to XLA on a
+      # TPU: there the model is built in the reference's op sequence.
+      with modeling.fusible_ops(modeling.fusible_ops_enabled() and
+                                not use_tpu):
+        model = modeling.BertModel(
+            config=bert_config,
+            is_training=is_training,
+            input_ids=features["input_ids"],
+            input_mask=features.get("input_mask"),
+            token_type_ids=features.get("segment_ids"),
+            use_one_hot_embeddings=use_one_hot_embeddings)
     out = head(bert_config, model, features, is_training)
 
     scaffold_fn = None

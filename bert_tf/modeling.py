@@ -167,7 +167,9 @@ class BertModel(object):
     if token_type_ids is None:
       token_type_ids = tf.zeros(shape=[batch_size, seq_length], dtype=tf.int32)
 
-    with tf.variable_scope(scope, default_name="bert"):
+    # Inference graphs get the layer norm oneDNN fuses (see `layer_norm`).
+    with tf.variable_scope(scope, default_name="bert"), \
+        _inference_layer_norm(not is_training):
       with tf.variable_scope("embeddings"):
         (self.embedding_output, self.embedding_table) = embedding_lookup(
             input_ids=input_ids,
@@ -278,10 +280,47 @@ def gelu_exact(x):
 
 
 # Whether the graph is written in the op patterns that TensorFlow's oneDNN
-# graph rewriter (grappler remapper) fuses: dense + GELU, a shorter layer norm.
-# Same variables, same math (float32 outputs within ~1e-6). False builds the
-# reference's op sequence (for comparisons: `python -m bert_tf.benchmark`).
+# graph rewriter (grappler remapper) fuses: dense + GELU, layer norm (one
+# kernel in inference graphs, a shorter op sequence in training), and the
+# attention mask that lets every layer fuse its scores. Same variables, same
+# math (float32 outputs within ~1e-6). False builds the reference's op
+# sequence (for comparisons: `python -m bert_tf.benchmark`).
 _FUSIBLE_OPS = True
+
+# Set while a `BertModel` with is_training=False is built: its layer norms
+# take the form oneDNN fuses in inference graphs (`_layer_norm_onednn`).
+_INFERENCE_LAYER_NORM = False
+
+_ONEDNN_CPU_ONLY = None
+
+
+def onednn_cpu_only():
+  """True when TensorFlow runs oneDNN's CPU kernels and sees no GPU.
+
+  Where it is False (TF_ENABLE_ONEDNN_OPTS=0, non-x86 builds, a GPU),
+  `layer_norm` keeps its elementwise form in inference graphs too. Checked
+  once per process.
+  """
+  global _ONEDNN_CPU_ONLY
+  if _ONEDNN_CPU_ONLY is None:
+    try:
+      from tensorflow.python.util import _pywrap_util_port  # pylint: disable=g-import-not-at-top
+      onednn = bool(_pywrap_util_port.IsMklEnabled())
+    except (ImportError, AttributeError):
+      onednn = False
+    _ONEDNN_CPU_ONLY = onednn and not tf.config.list_physical_devices("GPU")
+  return _ONEDNN_CPU_ONLY
+
+
+@contextlib.contextmanager
+def _inference_layer_norm(enabled):
+  global _INFERENCE_LAYER_NORM
+  previous = _INFERENCE_LAYER_NORM
+  _INFERENCE_LAYER_NORM = bool(enabled)
+  try:
+    yield
+  finally:
+    _INFERENCE_LAYER_NORM = previous
 
 
 def fusible_ops_enabled():
@@ -422,18 +461,58 @@ def layer_norm(input_tensor, name=None):
       return tf.nn.batch_normalization(
           input_tensor, mean, variance, offset=beta, scale=gamma,
           variance_epsilon=LAYER_NORM_EPSILON)
+    if (_INFERENCE_LAYER_NORM and input_tensor.shape.ndims in (2, 3) and
+        input_tensor.dtype == tf.float32 and onednn_cpu_only()):
+      return _layer_norm_onednn(input_tensor, gamma, beta)
     # The same normalisation in fewer full-size ops (and a cheaper gradient)
     # than moments + batch_normalization: the centred input is computed once
-    # and reused for the variance and the output. (TF 2.15's remapper fuses
-    # layer norm into _MklLayerNorm only from Keras' FusedBatchNormV3 form with
-    # run-time Fill nodes, which constant folding removes in these graphs.)
-    # Under the oneDNN bfloat16 rewrite these ops, statistics included, run
-    # in float32.
+    # and reused for the variance and the output. Under the oneDNN bfloat16
+    # rewrite these ops, statistics included, run in float32.
     mean = tf.reduce_mean(input_tensor, axis=[-1], keepdims=True)
     centred = input_tensor - mean
     variance = tf.reduce_mean(tf.square(centred), axis=[-1], keepdims=True)
     scale = tf.math.rsqrt(variance + LAYER_NORM_EPSILON) * gamma
     return centred * scale + beta
+
+
+def _layer_norm_onednn(input_tensor, gamma, beta):
+  """Layer norm in the one op pattern TF 2.15 fuses into `_MklLayerNorm`.
+
+  Each row is a channel of a one-image NCHW batch norm in training mode (so
+  its statistics are the row's own), scale 1 and offset 0 from `Fill` nodes,
+  then `* gamma + beta`: Keras' form, which TensorFlow 2.15's grappler
+  remapper replaces, on CPUs with oneDNN, by one `_MklLayerNorm` kernel (about
+  4x faster than the elementwise ops at BERT-Base's shapes). The remapper
+  needs the `Fill` nodes at run time: where the row count is static, it comes
+  from a `placeholder_with_default`, which constant folding leaves alone.
+  Without the remapper (training graphs, where the batch norm's gradient
+  needs its outputs) the graph runs as oneDNN's batch norm, slower than the
+  elementwise form: hence inference graphs only.
+
+  Args:
+    input_tensor: float32 Tensor [rows, d] or [batch, seq, d].
+    gamma, beta: float32 [d].
+
+  Returns:
+    float32 Tensor of `input_tensor`'s shape.
+  """
+  shape = get_shape_list(input_tensor)
+  width = shape[-1]
+  rows = 1
+  for dim in shape[:-1]:
+    rows = rows * dim
+  if isinstance(rows, int):
+    dims = tf.placeholder_with_default(
+        tf.constant([rows], tf.int32), shape=[1], name="rows")
+  else:
+    dims = tf.reshape(rows, [1])
+  # [1, rows, d, 1]: NCHW, one channel per row.
+  as_image = tf.reshape(input_tensor, [1, rows, width, 1])
+  normalised = tf.raw_ops.FusedBatchNormV3(
+      x=as_image, scale=tf.fill(dims, 1.0), offset=tf.fill(dims, 0.0),
+      mean=tf.constant([], tf.float32), variance=tf.constant([], tf.float32),
+      epsilon=LAYER_NORM_EPSILON, data_format="NCHW", is_training=True)[0]
+  return tf.reshape(normalised, shape) * gamma + beta
 
 
 def layer_norm_and_dropout(input_tensor, dropout_prob, name=None):
@@ -692,7 +771,16 @@ def attention_layer(from_tensor,
   if attention_mask is not None:
     # [B, 1, F, T]
     attention_mask = tf.expand_dims(attention_mask, axis=[1])
-    adder = (1.0 - tf.cast(attention_mask, attention_scores.dtype)) * -10000.0
+    if _FUSIBLE_OPS:
+      # The same values (0 and -10000), but the last op is not a Mul: the
+      # remapper tells the scaled scores (a Mul) from the mask by op type
+      # when it fuses BatchMatMul + Mul + Add, and fails where both are Muls
+      # and the mask comes first (grappler orders them by node name).
+      adder = tf.cast(attention_mask, attention_scores.dtype) * 10000.0
+      adder = adder - 10000.0
+    else:
+      adder = (1.0 - tf.cast(attention_mask, attention_scores.dtype)) * (
+          -10000.0)
     attention_scores += adder
 
   attention_probs = tf.nn.softmax(attention_scores)  # [B, N, F, T]

@@ -203,3 +203,36 @@ def test_bf16_counts_low_precision_ops(tmp_path):
   if record["native_bf16"] and onednn:
     assert ops["bfloat16"] > 0  # the rewrite acted
   assert os.path.exists(tmp_path / "b.json")
+
+
+def test_op_profile_reports_where_the_time_goes(tmp_path, capsys):
+  """--op_profile: one traced step per bert_tf graph, op time by op type;
+  the matmul share is the part of the op time in (Batch)MatMul ops."""
+  config_file = tmp_path / "tiny.json"
+  config_file.write_text(json.dumps(TINY))
+  out = tmp_path / "p.json"
+  assert benchmark.main([
+      "--config=%s" % config_file, "--seq_length=16", "--batch_size=2",
+      "--predict_batch_size=4", "--warmup_steps=1", "--steps=1",
+      "--rounds=1", "--matmul_size=64", "--hf=off", "--modes=predict",
+      "--op_profile=on", "--json=%s" % out]) == 0
+  record = json.loads(out.read_text())
+  profiles = record["op_profile"]["predict"]
+  assert set(profiles) == {"bert_tf", "bert_tf, reference ops"}
+  for prof in profiles.values():
+    by_op = prof["by_op"]
+    assert prof["total_ms"] == pytest.approx(
+        sum(e["ms"] for e in by_op.values()), abs=1e-3 * len(by_op))
+    matmul = sum(e["ms"] for op, e in by_op.items() if "MatMul" in op)
+    assert 0 < prof["matmul_share"] < 1
+    assert prof["matmul_share"] == pytest.approx(
+        matmul / prof["total_ms"], abs=1e-3)
+    # Largest first; the softmax of every layer is there.
+    times = [e["ms"] for e in by_op.values()]
+    assert times == sorted(times, reverse=True)
+    assert any("Softmax" in op and e["count"] >= TINY["num_hidden_layers"]
+               for op, e in by_op.items())
+  table = capsys.readouterr().out
+  assert "| predict | bert_tf |" in table and "matmul share" in table
+  # Off by default: no tracing, no profile in the record.
+  assert benchmark.parse_args([]).op_profile is False

@@ -54,9 +54,14 @@ _SCRIPT = textwrap.dedent("""
       graph = tf.Graph()
       with graph.as_default(), modeling.fusible_ops(fusible):
         tf.set_random_seed(7)
-        # Inputs held in variables: nothing is constant-folded away.
-        input_ids = tf.Variable(ids, trainable=False)
-        input_mask = tf.Variable(mask, trainable=False)
+        # Inputs held in variables: nothing is constant-folded away. With
+        # "dynamic", the batch axis is unknown until run time (as in exports).
+        if args.get("dynamic"):
+          input_ids = tf.placeholder_with_default(ids, [None, 16])
+          input_mask = tf.placeholder_with_default(mask, [None, 16])
+        else:
+          input_ids = tf.Variable(ids, trainable=False)
+          input_mask = tf.Variable(mask, trainable=False)
         model = modeling.BertModel(config, is_training=False,
                                    input_ids=input_ids, input_mask=input_mask)
         fetch = [model.get_sequence_output(), model.get_pooled_output()]
@@ -102,15 +107,16 @@ def _run_script(script, args):
   return out
 
 
-def _run_graphs(hidden_act, bf16=False):
+def _run_graphs(hidden_act, bf16=False, dynamic=False):
   return _run_script(_SCRIPT, {"config": dict(TINY, hidden_act=hidden_act),
-                               "bf16": bf16})
+                               "bf16": bf16, "dynamic": dynamic})
 
 
-@pytest.mark.parametrize("hidden_act,gelu_op", [
-    ("gelu", "GeluApproximate"), ("gelu_exact", "GeluExact")])
-def test_optimized_graph_fuses_dense_and_gelu(hidden_act, gelu_op):
-  out = _run_graphs(hidden_act)
+@pytest.mark.parametrize("hidden_act,gelu_op,dynamic", [
+    ("gelu", "GeluApproximate", False), ("gelu_exact", "GeluExact", False),
+    ("gelu", "GeluApproximate", True)])
+def test_optimized_graph_fuses_dense_and_gelu(hidden_act, gelu_op, dynamic):
+  out = _run_graphs(hidden_act, dynamic=dynamic)
   fused, reference = out["fused"], out["reference"]
   key = "_MklNativeFusedMatMul[BiasAdd,%s]" % gelu_op
   # One intermediate dense layer per encoder layer.
@@ -123,10 +129,96 @@ def test_optimized_graph_fuses_dense_and_gelu(hidden_act, gelu_op):
   # The attention scores: BatchMatMul + scale + mask in one op, in both.
   for graph in (fused, reference):
     assert graph["fused_ops"].get("_MklFusedBatchMatMulV2[Mul,Add]") == 2
+  # Every layer norm (embeddings, then two per layer) in one oneDNN kernel in
+  # the inference graph; the reference's moments + batch_normalization stays
+  # elementwise.
+  layer_norms = 2 * TINY["num_hidden_layers"] + 1
+  assert fused["fused_ops"].get("_MklLayerNorm") == layer_norms, fused[
+      "fused_ops"]
+  assert "_MklLayerNorm" not in reference["fused_ops"]
   # Same variables, same outputs (float32) to 1e-5.
   assert fused["variables"] == reference["variables"]
   for a, b in zip(fused["values"], reference["values"]):
     np.testing.assert_allclose(np.array(a), np.array(b), rtol=0, atol=1e-5)
+
+
+def test_every_layer_fuses_attention_scores_and_mask():
+  """With 12 layers grappler's common-subexpression pass shares one mask
+  adder among the layers and orders each AddV2's inputs by node name, so in
+  layers 2-9 the mask comes first. The remapper tells the scaled scores from
+  the mask by op type, and the reference writes both as Muls: 4 of 12 layers
+  fuse there. bert_tf's mask ends in a Sub, and all 12 fuse."""
+  config = dict(TINY, hidden_act="gelu", num_hidden_layers=12)
+  out = _run_script(_SCRIPT, {"config": config, "bf16": False})
+  key = "_MklFusedBatchMatMulV2[Mul,Add]"
+  assert out["fused"]["fused_ops"].get(key) == 12, out["fused"]["fused_ops"]
+  assert out["reference"]["fused_ops"].get(key, 0) < 12
+  assert out["fused"]["fused_ops"].get("_MklLayerNorm") == 25
+  for a, b in zip(out["fused"]["values"], out["reference"]["values"]):
+    np.testing.assert_allclose(np.array(a), np.array(b), rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape,static", [
+    ((6, 32), True), ((2, 5, 32), True), ((2, 5, 32), False)])
+def test_onednn_layer_norm_form_values_and_gradients(shape, static):
+  """The form oneDNN fuses (`modeling._layer_norm_onednn`: a training-mode
+  NCHW batch norm per row, then gamma and beta) against numpy, values and
+  gradients, with a static row count (placeholder_with_default) and a
+  dynamic one; whatever the backend (without oneDNN it runs as TensorFlow's
+  own FusedBatchNormV3)."""
+  rng = np.random.RandomState(4)
+  # Rows of very different scales: epsilon must be 1e-12, not 1e-3.
+  x = (rng.randn(*shape) * np.logspace(-2, 1, shape[-1])).astype(np.float32)
+  gamma = (rng.rand(shape[-1]) + 0.5).astype(np.float32)
+  beta = rng.randn(shape[-1]).astype(np.float32)
+  upstream = rng.randn(*shape).astype(np.float32)
+  with tf.Graph().as_default():
+    ph = tf.placeholder(tf.float32, shape if static else
+                        [None] + list(shape[1:]))
+    g, b = tf.constant(gamma), tf.constant(beta)
+    outputs = {}
+    for name, fn in (("onednn", modeling._layer_norm_onednn),
+                     ("elementwise", None)):
+      if fn is None:
+        mean = tf.reduce_mean(ph, axis=-1, keepdims=True)
+        var = tf.reduce_mean(tf.square(ph - mean), axis=-1, keepdims=True)
+        y = (ph - mean) * tf.math.rsqrt(var + 1e-12) * g + b
+      else:
+        y = fn(ph, g, b)
+      assert y.shape.as_list() == ph.shape.as_list()
+      grads = tf.gradients(tf.reduce_sum(y * upstream), [ph, g, b])
+      outputs[name] = [y] + grads
+    with tf.Session() as sess:
+      values = sess.run(outputs, {ph: x})
+  m = x.mean(-1, keepdims=True)
+  expected = (x - m) / np.sqrt(((x - m) ** 2).mean(-1, keepdims=True) +
+                               1e-12) * gamma + beta
+  np.testing.assert_allclose(values["onednn"][0], expected, rtol=0,
+                             atol=2e-5)
+  for got, want in zip(values["onednn"], values["elementwise"]):
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_layer_norm_form_follows_training_and_backend(monkeypatch):
+  """Inference graphs on oneDNN CPUs take the fusible form; training graphs,
+  and every graph where oneDNN is off or a GPU is seen, keep the
+  elementwise one (oneDNN's batch norm and its gradient are slower there,
+  TensorFlow's own NCHW batch norm about 3.5x slower)."""
+  config = modeling.BertConfig.from_dict(dict(TINY, hidden_act="gelu"))
+  ids = np.ones((2, 8), np.int32)
+
+  def batch_norms(is_training, onednn):
+    monkeypatch.setattr(modeling, "_ONEDNN_CPU_ONLY", onednn)
+    with tf.Graph().as_default() as graph:
+      modeling.BertModel(config, is_training, tf.constant(ids))
+      return sum(op.type == "FusedBatchNormV3"
+                 for op in graph.get_operations())
+
+  assert batch_norms(False, True) == 2 * TINY["num_hidden_layers"] + 1
+  assert batch_norms(True, True) == 0
+  assert batch_norms(False, False) == 0
+  with modeling.fusible_ops(False):
+    assert batch_norms(False, True) == 0
 
 
 def test_fusible_switch_keeps_names_and_numerics_without_onednn():
@@ -272,3 +364,28 @@ def test_bf16_training_graph_keeps_loss_and_update_in_float32():
   # One fused update per trainable variable.
   assert len(fused["dtypes"]["ResourceApplyAdam"]) == fused["trainable"]
   assert "ResourceApplyAdam" not in reference["dtypes"]
+
+
+@pytest.mark.parametrize("use_tpu", [False, True])
+def test_model_fn_builds_the_oneDNN_patterns_except_for_tpus(use_tpu,
+                                                            monkeypatch):
+  """The Estimator's prediction graph takes the layer norm oneDNN fuses on
+  a oneDNN CPU; with use_tpu (XLA on a TPU) the reference's op sequence."""
+  from bert_tf import heads  # pylint: disable=g-import-not-at-top
+  from bert_tf import model_fn as model_fn_lib  # pylint: disable=g-import-not-at-top
+  monkeypatch.setattr(modeling, "_ONEDNN_CPU_ONLY", True)
+  config = modeling.BertConfig.from_dict(dict(TINY, hidden_act="gelu"))
+  model_fn = model_fn_lib.model_fn_builder(
+      config, heads.ClassificationHead(2), use_tpu=use_tpu)
+  with tf.Graph().as_default() as graph:
+    features = {name: tf.ones([2, 8], tf.int32) for name in (
+        "input_ids", "input_mask", "segment_ids")}
+    features["label_ids"] = tf.zeros([2], tf.int32)
+    model_fn(features, None, tf.estimator.ModeKeys.PREDICT, {})
+    types = [op.type for op in graph.get_operations()]
+  if use_tpu:
+    assert "FusedBatchNormV3" not in types
+    assert "SquaredDifference" in types  # the reference's moments
+  else:
+    assert types.count("FusedBatchNormV3") == 2 * TINY["num_hidden_layers"] + 1
+  assert modeling.fusible_ops_enabled()

@@ -12,6 +12,7 @@ import pytest
 
 from bert_tf import export
 from bert_tf import host
+from bert_tf import modeling
 from bert_tf import predictor as predictor_lib
 from bert_tf import tokenization
 from bert_tf.tasks import classifier
@@ -147,6 +148,13 @@ def test_predictor_runs_the_fused_graph_and_a_bf16_option(tmp_path):
     assert fused.get(
         "_MklNativeFusedMatMul[BiasAdd,GeluApproximate]") == 2, fused
     assert fused.get("_MklFusedBatchMatMulV2[Mul,Add]") == 2, fused
+    # Layer norm takes the form oneDNN fuses where the export was built
+    # with oneDNN on (the scripts turn it on; this test process has it on
+    # only on CPUs where TensorFlow does so by default).
+    if modeling.onednn_cpu_only():
+      assert fused.get("_MklLayerNorm") == 5, fused
+    else:
+      assert "_MklLayerNorm" not in fused, fused
     assert out["fp32"]["low_precision"]["bfloat16"] == 0
     flags = host.cpu_flags()
     if flags & host.NATIVE_BF16_FLAGS:

@@ -14,9 +14,11 @@ measures, in one process and one run:
 * bert_tf with the reference's op sequence (`--unfused=on`, the default):
   the same model built under `modeling.fusible_ops(False)`, i.e. without
   the op patterns oneDNN's graph rewriter fuses (dense + GELU into one
-  `_MklNativeFusedMatMul`, the shorter layer norm), timed in alternation
-  with the default graph; `fusion_speedup` is their ratio and `fused_ops`
-  lists the fused ops each graph really ran.
+  `_MklNativeFusedMatMul`, layer norm into `_MklLayerNorm` in prediction,
+  the attention mask every layer fuses), timed in alternation with the
+  default graph; `fusion_speedup` is their ratio and `fused_ops` lists the
+  fused ops each graph really ran. `--op_profile=on` also traces one step
+  of each and reports its op time by op type and the share in matmuls.
 * Hugging Face transformers + PyTorch on the CPU (`hf.HFRunner`):
   `BertForSequenceClassification` of the same shape and activation,
   `torch.optim.AdamW` with the same clipping, `torch.set_num_threads`.

@@ -6,7 +6,8 @@
 
 The flags are parsed into a `FlagValues` of their own, never the global
 absl FLAGS, so `main` also runs inside a process with other flags (tests).
-`--xla`, `--hf` and `--unfused` take on/off (or true/false, 1/0, yes/no).
+`--xla`, `--hf`, `--unfused` and `--op_profile` take on/off (or true/false,
+1/0, yes/no).
 `--num_ranks=N > 1` re-runs the same command under `horovodrun -np N`.
 """
 
@@ -104,6 +105,9 @@ def define_flags(values):
                        lower_bound=1, flag_values=values)
   flags.DEFINE_integer("seed", d.seed, "Random seed of weights and inputs.",
                        flag_values=values)
+  _define_on_off("op_profile", d.op_profile, "Also trace one step of each "
+                 "bert_tf graph and report its op time by op type, and the "
+                 "share of matmuls (on/off).", values)
   flags.DEFINE_string("json", None,
                       "Output JSON (default: benchmark-<config>-seq<S>-"
                       "<precision>[-xla].json in the current directory).",
@@ -139,7 +143,7 @@ def parse_args(argv=None):
       warmup_steps=values.warmup_steps, steps=values.steps,
       rounds=values.rounds, max_block_seconds=values.max_block_seconds,
       threads=values.threads, matmul_size=values.matmul_size,
-      seed=values.seed, json_path=json_path)
+      seed=values.seed, op_profile=values.op_profile, json_path=json_path)
 
 
 def usage():

@@ -40,6 +40,9 @@ class BenchmarkConfig:
     matmul_size: side of the square matmuls of the matmul-rate measurement.
     num_labels: classifier labels.
     seed: random seed of the weights and inputs.
+    op_profile: also trace one step of each bert_tf graph and record the
+      time of its ops by op type (`graphs.profile_ops`): where a graph's
+      time goes beyond its matmuls.
     json_path: where to write the results (None: nowhere).
   """
   config: str = "base"
@@ -60,6 +63,7 @@ class BenchmarkConfig:
   matmul_size: int = 2048
   num_labels: int = 2
   seed: int = 12345
+  op_profile: bool = False
   json_path: Optional[str] = None
 
 

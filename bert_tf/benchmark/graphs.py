@@ -104,8 +104,52 @@ class TFRunner(object):
     GeluApproximate]": 12} (see `count_fused_ops`)."""
     return count_fused_ops(self.executed_graph())
 
+  def op_profile(self):
+    """Op time by op type of one traced step (see `profile_ops`)."""
+    tf = self.tf
+    metadata = tf.RunMetadata()
+    self.session.run(self.fetch, options=tf.RunOptions(
+        trace_level=tf.RunOptions.FULL_TRACE), run_metadata=metadata)
+    return profile_ops(metadata.step_stats)
+
   def close(self):
     self.session.close()
+
+
+def _is_matmul(op):
+  return "MatMul" in op
+
+
+def profile_ops(step_stats):
+  """Where one traced step's op time went.
+
+  Args:
+    step_stats: the `StepStats` of a run with trace_level FULL_TRACE.
+
+  Returns:
+    dict: "total_ms" (the ops' summed run times: ops that ran side by side
+    count twice), "matmul_share" (the part in MatMul / BatchMatMul ops,
+    fused or not, 0..1) and "by_op" {op type: {"ms", "count"}}, largest
+    first. Times are wall times of each op on the CPU, trace overhead
+    included.
+  """
+  by_op = {}
+  for device in step_stats.dev_stats:
+    for node in device.node_stats:
+      # timeline_label is "name = Op(inputs)"; _SOURCE and such have none.
+      label = node.timeline_label
+      op = (label.split(" = ", 1)[1].split("(", 1)[0] if " = " in label
+            else node.node_name)
+      entry = by_op.setdefault(op, {"ms": 0.0, "count": 0})
+      entry["ms"] += node.all_end_rel_micros / 1e3
+      entry["count"] += 1
+  total = sum(e["ms"] for e in by_op.values())
+  matmul = sum(e["ms"] for op, e in by_op.items() if _is_matmul(op))
+  ordered = sorted(by_op.items(), key=lambda kv: -kv[1]["ms"])
+  return {"total_ms": round(total, 3),
+          "matmul_share": round(matmul / total, 4) if total else None,
+          "by_op": {op: {"ms": round(e["ms"], 3), "count": e["count"]}
+                    for op, e in ordered}}
 
 
 def count_low_precision_ops(graph_defs):

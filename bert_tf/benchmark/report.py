@@ -116,6 +116,30 @@ def format_table(record):
   return "\n".join(lines)
 
 
+def format_op_profile(profiles, top=8):
+  """Op time by op type per mode and graph (`graphs.profile_ops`), Markdown.
+
+  Args:
+    profiles: {mode: {graph name: profile_ops() dict}}.
+    top: op types listed per graph; the rest are summed as "other".
+  """
+  lines = ["", "Op time of one traced step, by op type:", "",
+           "| mode | graph | op time (ms) | matmul share | largest op types "
+           "(ms, count) |", "|---|---|---|---|---|"]
+  for mode, graphs_ in profiles.items():
+    for name, prof in graphs_.items():
+      items = list(prof["by_op"].items())
+      shown = ["%s %.1f (%d)" % (op, e["ms"], e["count"])
+               for op, e in items[:top]]
+      rest = sum(e["ms"] for _, e in items[top:])
+      if rest:
+        shown.append("other %.1f" % rest)
+      lines.append("| %s | %s | %.1f | %s | %s |" % (
+          mode, name, prof["total_ms"], _pct(prof["matmul_share"]),
+          ", ".join(shown)))
+  return "\n".join(lines)
+
+
 def _row(mode, framework, timing, gflops, mfu, ratio, last=None):
   """A table row; `last` (default: the ratio, or "-") is the last cell."""
   if last is None:

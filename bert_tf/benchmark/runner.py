@@ -61,7 +61,8 @@ def run(cfg, hvd=None):
 
   matmul = _matmul_rates(cfg, threads, chief, sync)
   results = {}
-  ops = {"low_precision": None, "by_mode": {}, "unfused": {}, "fused": {}}
+  ops = {"low_precision": None, "by_mode": {}, "unfused": {}, "fused": {},
+         "profile": {}}
   for mode in cfg.modes:
     if mode == "predict" and size > 1:
       continue  # prediction has no gradients to average: one process
@@ -96,6 +97,7 @@ def run(cfg, hvd=None):
       "low_precision_ops_by_mode": ops["by_mode"],
       "low_precision_ops_unfused": ops["unfused"],
       "fused_ops": ops["fused"],
+      "op_profile": ops["profile"] if cfg.op_profile else None,
       "results": results,
       "loadavg_start": [round(x, 2) for x in loadavg_start],
       "loadavg_end": [round(x, 2) for x in os.getloadavg()],
@@ -107,6 +109,8 @@ def run(cfg, hvd=None):
   }
   record["notes"] = report.notes(record)
   report.log(report.format_table(record))
+  if cfg.op_profile:
+    report.log(report.format_op_profile(record["op_profile"]))
   for note in record["notes"]:
     report.log("Note: " + note)
   if cfg.json_path:
@@ -162,6 +166,10 @@ def _measure_mode(bert_config, cfg, mode, size, chief, tf_threads, threads,
       ops["unfused"][mode] = unfused.low_precision_ops()
   if hf is not None:
     timing.warm_up(hf, cfg.warmup_steps)
+  if cfg.op_profile and chief:
+    ops["profile"][mode] = {"bert_tf": ours.op_profile()}
+    if unfused is not None:
+      ops["profile"][mode]["bert_tf, reference ops"] = unfused.op_profile()
 
   tf_group = [("ours", "bert_tf:", ours)]
   if unfused is not None:
