@@ -512,7 +512,11 @@ def _layer_norm_onednn(input_tensor, gamma, beta):
       x=as_image, scale=tf.fill(dims, 1.0), offset=tf.fill(dims, 0.0),
       mean=tf.constant([], tf.float32), variance=tf.constant([], tf.float32),
       epsilon=LAYER_NORM_EPSILON, data_format="NCHW", is_training=True)[0]
-  return tf.reshape(normalised, shape) * gamma + beta
+  # Back to the input's shape. Where it is dynamic, through the input's own
+  # Shape op: grappler then knows the output's shape equals the input's, which
+  # the remapper requires (a shape rebuilt from its dimensions is not matched).
+  back = shape if isinstance(rows, int) else tf.shape(input_tensor)
+  return tf.reshape(normalised, back) * gamma + beta
 
 
 def layer_norm_and_dropout(input_tensor, dropout_prob, name=None):
@@ -792,7 +796,15 @@ def attention_layer(from_tensor,
 
   if do_return_2d_tensor:
     # [B*F, N*H]
-    return tf.reshape(context_layer, [batch_size * from_seq_length, width])
+    rows = batch_size * from_seq_length
+    if (_FUSIBLE_OPS and not isinstance(rows, int) and len(from_shape) == 2
+        and from_shape[-1] == width):
+      # A dynamic B*F: reshaped through the 2D input's own Shape op, grappler
+      # knows the result has the residual's shape (the product of B and F is
+      # a new unknown to it), and the remapper fuses the output dense layer
+      # with the residual add.
+      return tf.reshape(context_layer, tf.shape(from_tensor_2d))
+    return tf.reshape(context_layer, [rows, width])
   # [B, F, N*H]
   return tf.reshape(context_layer, [batch_size, from_seq_length, width])
 

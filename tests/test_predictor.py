@@ -148,6 +148,8 @@ def test_predictor_runs_the_fused_graph_and_a_bf16_option(tmp_path):
     assert fused.get(
         "_MklNativeFusedMatMul[BiasAdd,GeluApproximate]") == 2, fused
     assert fused.get("_MklFusedBatchMatMulV2[Mul,Add]") == 2, fused
+    # Both residual adds of both layers, though the batch axis is dynamic.
+    assert fused.get("_MklNativeFusedMatMul[BiasAdd,Add]") == 4, fused
     # Layer norm takes the form oneDNN fuses where the export was built
     # with oneDNN on (the scripts turn it on; this test process has it on
     # only on CPUs where TensorFlow does so by default).
