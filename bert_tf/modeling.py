@@ -314,6 +314,7 @@ def onednn_cpu_only():
 
 @contextlib.contextmanager
 def _inference_layer_norm(enabled):
+  """Context manager: `layer_norm` calls inside build inference graphs."""
   global _INFERENCE_LAYER_NORM
   previous = _INFERENCE_LAYER_NORM
   _INFERENCE_LAYER_NORM = bool(enabled)
