@@ -68,6 +68,8 @@ setup(
         "corpus": ["syntok==1.4.4", "pysbd==0.3.4"],
         "test": [
             "pytest>=7",
+            # `make test` runs the suite in two processes.
+            "pytest-xdist>=3,<4",
             "torch==2.13.0",
             "transformers>=5,<6",
             # Independent implementations of the metrics (golden values).

@@ -207,32 +207,67 @@ def test_bf16_counts_low_precision_ops(tmp_path):
 
 def test_op_profile_reports_where_the_time_goes(tmp_path, capsys):
   """--op_profile: one traced step per bert_tf graph, op time by op type;
-  the matmul share is the part of the op time in (Batch)MatMul ops."""
+  the matmul share is the part of the op time in (Batch)MatMul ops. With
+  --hf=on HF's step is profiled too, by aten op."""
   config_file = tmp_path / "tiny.json"
   config_file.write_text(json.dumps(TINY))
   out = tmp_path / "p.json"
   assert benchmark.main([
       "--config=%s" % config_file, "--seq_length=16", "--batch_size=2",
       "--predict_batch_size=4", "--warmup_steps=1", "--steps=1",
-      "--rounds=1", "--matmul_size=64", "--hf=off", "--modes=predict",
+      "--rounds=1", "--matmul_size=64", "--hf=on", "--modes=predict",
       "--op_profile=on", "--json=%s" % out]) == 0
   record = json.loads(out.read_text())
   profiles = record["op_profile"]["predict"]
-  assert set(profiles) == {"bert_tf", "bert_tf, reference ops"}
-  for prof in profiles.values():
+  assert set(profiles) == {"bert_tf", "bert_tf, reference ops", "HF torch"}
+  for name, prof in profiles.items():
     by_op = prof["by_op"]
     assert prof["total_ms"] == pytest.approx(
         sum(e["ms"] for e in by_op.values()), abs=1e-3 * len(by_op))
-    matmul = sum(e["ms"] for op, e in by_op.items() if "MatMul" in op)
+    if name == "HF torch":
+      # (The kernels, not scaled_dot_product_attention's dispatch.)
+      matmul = sum(e["ms"] for op, e in by_op.items()
+                   if op in ("aten::addmm", "aten::mm", "aten::bmm") or
+                   op.startswith("aten::_scaled_dot_product"))
+    else:
+      matmul = sum(e["ms"] for op, e in by_op.items() if "MatMul" in op)
     assert 0 < prof["matmul_share"] < 1
     assert prof["matmul_share"] == pytest.approx(
         matmul / prof["total_ms"], abs=1e-3)
-    # Largest first; the softmax of every layer is there.
+    # Largest first; the softmax (or layer norm) of every layer is there.
     times = [e["ms"] for e in by_op.values()]
     assert times == sorted(times, reverse=True)
-    assert any("Softmax" in op and e["count"] >= TINY["num_hidden_layers"]
-               for op, e in by_op.items())
+    if name == "HF torch":
+      # The model's dense layers (6 per layer, pooler, classifier) and its
+      # layer norms (2 per layer and the embeddings').
+      assert by_op["aten::addmm"]["count"] == 6 * TINY[
+          "num_hidden_layers"] + 2
+      assert by_op["aten::native_layer_norm"]["count"] == 2 * TINY[
+          "num_hidden_layers"] + 1
+    else:
+      assert any("Softmax" in op and e["count"] >= TINY["num_hidden_layers"]
+                 for op, e in by_op.items())
   table = capsys.readouterr().out
   assert "| predict | bert_tf |" in table and "matmul share" in table
+  assert "| predict | HF torch |" in table
   # Off by default: no tracing, no profile in the record.
   assert benchmark.parse_args([]).op_profile is False
+
+
+def test_torch_op_profile_sums_self_times_and_tells_the_matmuls():
+  """`hf.profile_torch_ops`: self times (us) summed per op into ms; the
+  dense and attention products (and torch's fused attention kernel) are the
+  matmul share; an op that only called others (zero self time) is left out."""
+  from bert_tf.benchmark import hf as hf_lib
+  prof = hf_lib.profile_torch_ops([
+      ("aten::addmm", 3000.0, 2), ("aten::add", 500.0, 1),
+      ("aten::bmm", 250.0, 1), ("aten::add", 250.0, 2),
+      ("aten::_scaled_dot_product_flash_attention_for_cpu", 1000.0, 1),
+      ("aten::linear", 0.0, 2), ("aten::gelu", 1000.0, 1)])
+  assert list(prof["by_op"]) == [
+      "aten::addmm", "aten::_scaled_dot_product_flash_attention_for_cpu",
+      "aten::gelu", "aten::add", "aten::bmm"]
+  assert prof["by_op"]["aten::add"] == {"ms": 0.75, "count": 3}
+  assert prof["total_ms"] == 6.0
+  assert prof["matmul_share"] == round(4.25 / 6.0, 4)
+  assert hf_lib.profile_torch_ops([])["matmul_share"] is None

@@ -565,12 +565,19 @@ def test_readme_command(command, runs):
       assert ok, "README line %d (%s; flags checked only: %s): %s" % (
           command.line, program, reason, message)
   elif kind == "make":
-    words = [t for t in command.argv if not t.startswith("DEMO_ARGS=")]
+    # make [VAR=value ...] target ...: every target exists and is tested,
+    # every variable is one the Makefile reads.
+    settings = [t for t in command.argv[1:] if re.match(r"^[A-Z_]+=", t)]
     with open(os.path.join(ROOT, "Makefile"), encoding="utf-8") as f:
       makefile = f.read()
-    for target in words[1:]:
+    for target in command.argv[1:]:
+      if target in settings:
+        continue
       assert re.search(r"^%s:" % re.escape(target), makefile, re.M), target
       assert target in MAKE_TARGETS, target
+    for setting in settings:
+      name = setting.split("=", 1)[0]
+      assert "$(%s)" % name in makefile, "the Makefile reads no %s" % name
     demo_args = [t.split("=", 1)[1] for t in command.argv
                  if t.startswith("DEMO_ARGS=")]
     if demo_args:

@@ -18,7 +18,8 @@ measures, in one process and one run:
   the attention mask every layer fuses), timed in alternation with the
   default graph; `fusion_speedup` is their ratio and `fused_ops` lists the
   fused ops each graph really ran. `--op_profile=on` also traces one step
-  of each and reports its op time by op type and the share in matmuls.
+  of each (and of HF, by aten op) and reports its op time by op type and
+  the share in matmuls.
 * Hugging Face transformers + PyTorch on the CPU (`hf.HFRunner`):
   `BertForSequenceClassification` of the same shape and activation,
   `torch.optim.AdamW` with the same clipping, `torch.set_num_threads`.

@@ -106,8 +106,9 @@ def define_flags(values):
   flags.DEFINE_integer("seed", d.seed, "Random seed of weights and inputs.",
                        flag_values=values)
   _define_on_off("op_profile", d.op_profile, "Also trace one step of each "
-                 "bert_tf graph and report its op time by op type, and the "
-                 "share of matmuls (on/off).", values)
+                 "bert_tf graph (and of HF, with --hf=on) and report its op "
+                 "time by op type, and the share of matmuls (on/off).",
+                 values)
   flags.DEFINE_string("json", None,
                       "Output JSON (default: benchmark-<config>-seq<S>-"
                       "<precision>[-xla].json in the current directory).",

@@ -42,7 +42,8 @@ class BenchmarkConfig:
     seed: random seed of the weights and inputs.
     op_profile: also trace one step of each bert_tf graph and record the
       time of its ops by op type (`graphs.profile_ops`): where a graph's
-      time goes beyond its matmuls.
+      time goes beyond its matmuls; with `hf`, HF's step too, by aten op
+      (`torch.profiler`, `hf.profile_torch_ops`).
     json_path: where to write the results (None: nowhere).
   """
   config: str = "base"

@@ -5,6 +5,8 @@
 "gelu" is the tanh approximation, HF's "gelu_new"), trains with
 `torch.optim.AdamW` and the same global-norm clipping, and predicts under
 `torch.inference_mode()`; bf16 uses `torch.autocast("cpu", bfloat16)`.
+`HFRunner.op_profile` is the torch side of `--op_profile`
+(`profile_torch_ops`).
 """
 
 import numpy as np
@@ -77,6 +79,56 @@ class HFRunner(object):
       with torch.inference_mode():
         self._forward().logits.sum().item()
 
+  def op_profile(self):
+    """Op time by aten op of one profiled step (see `profile_torch_ops`)."""
+    from torch import profiler  # pylint: disable=g-import-not-at-top
+    with profiler.profile(activities=[profiler.ProfilerActivity.CPU]) as prof:
+      self.step()
+    return profile_torch_ops(
+        (e.key, e.self_cpu_time_total, e.count) for e in prof.key_averages())
+
   def close(self):
     self.model = None
     self.optimizer = None
+
+
+# aten ops whose time is a matrix product: the dense layers (addmm, mm,
+# linear's products), the attention's batched products (bmm, baddbmm) and
+# torch's fused attention kernels (scaled_dot_product_*: both attention
+# products and the softmax between them in one kernel).
+_TORCH_MATMUL_OPS = ("mm", "bmm", "addmm", "baddbmm", "matmul",
+                     "_addmm_activation")
+
+
+def _is_torch_matmul(op):
+  name = op.split("::", 1)[-1]
+  return (name in _TORCH_MATMUL_OPS or
+          name.startswith("_scaled_dot_product"))
+
+
+def profile_torch_ops(events):
+  """Where one profiled torch step's op time went, as `graphs.profile_ops`.
+
+  Args:
+    events: (op name, self CPU time in microseconds, calls) per op, e.g.
+      from `torch.profiler`'s `key_averages()`. Self time excludes the ops
+      an op called, so the times add up without double counting.
+
+  Returns:
+    dict: "total_ms", "matmul_share" (0..1: matrix products and torch's
+    fused attention kernels, which hold the attention's two products and
+    its softmax) and "by_op" {op: {"ms", "count"}}, largest first.
+  """
+  by_op = {}
+  for name, self_us, count in events:
+    entry = by_op.setdefault(name, {"ms": 0.0, "count": 0})
+    entry["ms"] += self_us / 1e3
+    entry["count"] += int(count)
+  by_op = {op: e for op, e in by_op.items() if e["ms"] > 0}
+  total = sum(e["ms"] for e in by_op.values())
+  matmul = sum(e["ms"] for op, e in by_op.items() if _is_torch_matmul(op))
+  ordered = sorted(by_op.items(), key=lambda kv: -kv[1]["ms"])
+  return {"total_ms": round(total, 3),
+          "matmul_share": round(matmul / total, 4) if total else None,
+          "by_op": {op: {"ms": round(e["ms"], 3), "count": e["count"]}
+                    for op, e in ordered}}

@@ -170,6 +170,8 @@ def _measure_mode(bert_config, cfg, mode, size, chief, tf_threads, threads,
     ops["profile"][mode] = {"bert_tf": ours.op_profile()}
     if unfused is not None:
       ops["profile"][mode]["bert_tf, reference ops"] = unfused.op_profile()
+    if hf is not None:
+      ops["profile"][mode]["HF torch"] = hf.op_profile()
 
   tf_group = [("ours", "bert_tf:", ours)]
   if unfused is not None:
