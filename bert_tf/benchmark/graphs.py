@@ -143,8 +143,22 @@ def profile_ops(step_stats):
       entry = by_op.setdefault(op, {"ms": 0.0, "count": 0})
       entry["ms"] += node.all_end_rel_micros / 1e3
       entry["count"] += 1
+  return summarize_op_times(by_op, _is_matmul)
+
+
+def summarize_op_times(by_op, is_matmul):
+  """The profile dict of `profile_ops` from {op: {"ms", "count"}}.
+
+  Args:
+    by_op: op time (ms) and calls per op name.
+    is_matmul: op name -> whether its time is a matrix product's.
+
+  Returns:
+    dict: "total_ms", "matmul_share" (0..1; None if no time) and "by_op",
+    largest first, times rounded to the microsecond.
+  """
   total = sum(e["ms"] for e in by_op.values())
-  matmul = sum(e["ms"] for op, e in by_op.items() if _is_matmul(op))
+  matmul = sum(e["ms"] for op, e in by_op.items() if is_matmul(op))
   ordered = sorted(by_op.items(), key=lambda kv: -kv[1]["ms"])
   return {"total_ms": round(total, 3),
           "matmul_share": round(matmul / total, 4) if total else None,

@@ -11,6 +11,7 @@
 
 import numpy as np
 
+from bert_tf.benchmark import graphs
 from bert_tf.benchmark import inputs
 
 # bert_config.json hidden_act -> transformers' name of the same function.
@@ -124,11 +125,5 @@ def profile_torch_ops(events):
     entry = by_op.setdefault(name, {"ms": 0.0, "count": 0})
     entry["ms"] += self_us / 1e3
     entry["count"] += int(count)
-  by_op = {op: e for op, e in by_op.items() if e["ms"] > 0}
-  total = sum(e["ms"] for e in by_op.values())
-  matmul = sum(e["ms"] for op, e in by_op.items() if _is_torch_matmul(op))
-  ordered = sorted(by_op.items(), key=lambda kv: -kv[1]["ms"])
-  return {"total_ms": round(total, 3),
-          "matmul_share": round(matmul / total, 4) if total else None,
-          "by_op": {op: {"ms": round(e["ms"], 3), "count": e["count"]}
-                    for op, e in ordered}}
+  return graphs.summarize_op_times(
+      {op: e for op, e in by_op.items() if e["ms"] > 0}, _is_torch_matmul)
