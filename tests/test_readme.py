@@ -412,6 +412,14 @@ class Runs(object):
     self.futures = {}
     self.lock = threading.Lock()
     self.real = [c for c in COMMANDS if kind_of(c)[0] in ("run", "python")]
+    # The runs' environment, read here in pytest's thread: pytest sets and
+    # deletes PYTEST_CURRENT_TEST in os.environ as each test starts and ends,
+    # and a run's thread copying os.environ at that moment fails (KeyError).
+    self.env = dict(os.environ, BERT_TF_TRACEBACK="1",
+                    PYTHONPATH=os.pathsep.join(
+                        [ROOT] + [p for p in [os.environ.get("PYTHONPATH")]
+                                  if p]))
+    self.env.pop("PYTEST_CURRENT_TEST", None)
 
   def dependencies(self, command):
     """The earlier runs that write what `command` reads or writes."""
@@ -446,16 +454,13 @@ class Runs(object):
       rc = self.futures[dep.id].result()[0]
       if rc != 0:
         return 1, "depends on %s, which failed" % dep.id, 0.0
-    env = dict(os.environ, BERT_TF_TRACEBACK="1",
-               PYTHONPATH=os.pathsep.join(
-                   [ROOT] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
     if command.lang == "python":
       cmd = [sys.executable, "-c", substitute(command.source,
                                               self.workspace)]
     else:
       cmd = run_argv(command, self.workspace)
     start = time.time()
-    proc = subprocess.run(cmd, cwd=self.workspace, env=env,
+    proc = subprocess.run(cmd, cwd=self.workspace, env=self.env,
                           capture_output=True, text=True, timeout=TIMEOUT,
                           check=False)
     return (proc.returncode,
