@@ -93,12 +93,13 @@ class HFRunner(object):
     self.optimizer = None
 
 
-# aten ops whose time is a matrix product: the dense layers (addmm, mm,
-# linear's products), the attention's batched products (bmm, baddbmm) and
-# torch's fused attention kernels (scaled_dot_product_*: both attention
-# products and the softmax between them in one kernel).
-_TORCH_MATMUL_OPS = ("mm", "bmm", "addmm", "baddbmm", "matmul",
-                     "_addmm_activation")
+# aten kernels whose time is a matrix product: the dense layers (addmm, mm,
+# _addmm_activation), the attention's batched products (bmm, baddbmm) and
+# torch's fused attention kernels (_scaled_dot_product_*: both attention
+# products and the softmax between them in one kernel). The ops that only
+# dispatch to them (linear, matmul, scaled_dot_product_attention) are not:
+# their self time is the dispatch's.
+_TORCH_MATMUL_OPS = ("mm", "bmm", "addmm", "baddbmm", "_addmm_activation")
 
 
 def _is_torch_matmul(op):
