@@ -16,6 +16,14 @@ Estimator spec. Heads:
     [num_labels] on every position of the sequence output (NER, tagging);
     the loss is averaged over labelled positions (`label_mask`) only.
 
+A head that reads only some positions of the last layer says which with a
+method `output_positions(features)` -> int32 [batch_size, num_positions]:
+`model_fn.model_fn_builder` then builds `BertModel(output_positions=...)`,
+whose last layer computes only those rows and [CLS] (same variables, same
+outputs there). `ClassificationHead` reads none (the pooled output only),
+`PretrainingHead` the masked positions; heads without the method read every
+position.
+
 The task heads' weights start from the reference's truncated normal, or
 from a plain normal as Hugging Face's heads (`HEAD_INITIALIZERS`, chosen
 with `--head_initializer`); either way with the bert_config's
@@ -212,6 +220,12 @@ class ClassificationHead(object):
     self.num_labels = 1 if is_regression else num_labels
     self.metric_fns = dict(metric_fns or {})
 
+  def output_positions(self, features):
+    """None of the last layer's positions (int32 [batch_size, 0]): the head
+    reads the pooled output, which the model computes from [CLS] anyway."""
+    batch_size = modeling.get_shape_list(features["input_ids"])[0]
+    return tf.zeros([batch_size, 0], tf.int32)
+
   def __call__(self, bert_config, model, features, is_training):
     labels = features.get("label_ids")
     if labels is None:  # serving: no labels
@@ -378,7 +392,14 @@ def get_masked_lm_output(bert_config, input_tensor, output_weights, positions,
     (loss scalar, per_example_loss [batch*max_pred],
      log_probs [batch*max_pred, vocab_size]).
   """
-  input_tensor = gather_indexes(input_tensor, positions)
+  return _masked_lm_output(bert_config, gather_indexes(input_tensor, positions),
+                           output_weights, label_ids, label_weights)
+
+
+def _masked_lm_output(bert_config, input_tensor, output_weights, label_ids,
+                      label_weights):
+  """`get_masked_lm_output` on the already gathered input_tensor, float32
+  [batch_size * max_predictions_per_seq, hidden_size]."""
   with tf.variable_scope("cls/predictions"):
     with tf.variable_scope("transform"):
       input_tensor = modeling.dense_layer(
@@ -440,11 +461,25 @@ class PretrainingHead(object):
   `next_sentence_labels`.
   """
 
+  def output_positions(self, features):
+    """The masked positions, int32 [batch_size, max_predictions_per_seq]."""
+    return features["masked_lm_positions"]
+
   def __call__(self, bert_config, model, features, is_training):
-    mlm_loss, mlm_example_loss, mlm_log_probs = get_masked_lm_output(
-        bert_config, model.get_sequence_output(), model.get_embedding_table(),
-        features["masked_lm_positions"], features["masked_lm_ids"],
-        features["masked_lm_weights"])
+    if getattr(model, "output_positions", None) is not None:
+      # Built with output_positions(features): the sequence output holds
+      # the masked positions' rows already, [batch, max_predictions, H].
+      sequence_output = model.get_sequence_output()
+      hidden_size = modeling.get_shape_list(sequence_output)[-1]
+      mlm_loss, mlm_example_loss, mlm_log_probs = _masked_lm_output(
+          bert_config, tf.reshape(sequence_output, [-1, hidden_size]),
+          model.get_embedding_table(), features["masked_lm_ids"],
+          features["masked_lm_weights"])
+    else:
+      mlm_loss, mlm_example_loss, mlm_log_probs = get_masked_lm_output(
+          bert_config, model.get_sequence_output(),
+          model.get_embedding_table(), features["masked_lm_positions"],
+          features["masked_lm_ids"], features["masked_lm_weights"])
     nsp_loss, nsp_example_loss, nsp_log_probs = get_next_sentence_output(
         bert_config, model.get_pooled_output(),
         features["next_sentence_labels"])

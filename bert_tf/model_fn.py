@@ -129,6 +129,10 @@ def model_fn_builder(bert_config,
     else:
       # The op patterns for oneDNN's CPU fusions mean nothing to XLA on a
       # TPU: there the model is built in the reference's op sequence.
+      # A head that reads few positions of the last layer (a classifier:
+      # none but [CLS]) has the model compute only those there.
+      output_positions = (head.output_positions(features)
+                          if hasattr(head, "output_positions") else None)
       with modeling.fusible_ops(modeling.fusible_ops_enabled() and
                                 not use_tpu):
         model = modeling.BertModel(
@@ -137,7 +141,8 @@ def model_fn_builder(bert_config,
             input_ids=features["input_ids"],
             input_mask=features.get("input_mask"),
             token_type_ids=features.get("segment_ids"),
-            use_one_hot_embeddings=use_one_hot_embeddings)
+            use_one_hot_embeddings=use_one_hot_embeddings,
+            output_positions=output_positions)
     out = head(bert_config, model, features, is_training)
 
     scaffold_fn = None

@@ -135,7 +135,8 @@ class BertModel(object):
                input_mask=None,
                token_type_ids=None,
                use_one_hot_embeddings=False,
-               scope=None):
+               scope=None,
+               output_positions=None):
     """Builds the graph.
 
     Args:
@@ -149,6 +150,17 @@ class BertModel(object):
       use_one_hot_embeddings: look embeddings up with a one-hot matmul (faster
         on TPUs) instead of a gather.
       scope: variable scope; defaults to "bert".
+      output_positions: optional int32 Tensor [batch_size, num_positions]
+        (num_positions may be 0): the positions whose last-layer output the
+        caller reads. The last layer then computes only these rows and the
+        [CLS] row the pooler needs (its keys and values still span the whole
+        sequence), which saves most of one layer's work: a classifier reads
+        none (`tf.zeros([batch_size, 0], tf.int32)`), masked-LM pretraining
+        reads `masked_lm_positions`. `get_sequence_output()` and the last of
+        `get_all_encoder_layers()` are then [batch_size, num_positions,
+        hidden_size], row p being position output_positions[:, p]; the other
+        layers, the pooled output and every variable are as without it.
+        None (the reference's behaviour): every position.
 
     Raises:
       ValueError: if the config is inconsistent or the inputs have the wrong
@@ -205,13 +217,22 @@ class BertModel(object):
             hidden_dropout_prob=config.hidden_dropout_prob,
             attention_probs_dropout_prob=config.attention_probs_dropout_prob,
             initializer_range=config.initializer_range,
-            do_return_all_layers=True)
+            do_return_all_layers=True,
+            last_layer_positions=output_positions)
 
-      self.sequence_output = self.all_encoder_layers[-1]
-      with tf.variable_scope("pooler"):
+      if output_positions is None:
+        self.sequence_output = self.all_encoder_layers[-1]
         # The first token ([CLS]) summarises the sequence.
         # [batch_size, hidden_size]
         first_token_tensor = self.sequence_output[:, 0, :]
+      else:
+        # The last layer computed [CLS] first, then output_positions.
+        last_layer = self.all_encoder_layers[-1]  # [batch, 1 + positions, H]
+        first_token_tensor = last_layer[:, 0, :]
+        self.sequence_output = last_layer[:, 1:, :]
+        self.all_encoder_layers[-1] = self.sequence_output
+      self.output_positions = output_positions
+      with tf.variable_scope("pooler"):
         self.pooled_output = dense_layer(
             first_token_tensor,
             config.hidden_size,
@@ -224,7 +245,11 @@ class BertModel(object):
     return self.pooled_output
 
   def get_sequence_output(self):
-    """float32 Tensor [batch_size, seq_length, hidden_size]: last layer."""
+    """float32 Tensor [batch_size, seq_length, hidden_size]: last layer.
+
+    [batch_size, num_positions, hidden_size] where the model was built with
+    `output_positions`.
+    """
     return self.sequence_output
 
   def get_all_encoder_layers(self):
@@ -820,7 +845,8 @@ def transformer_model(input_tensor,
                       hidden_dropout_prob=0.1,
                       attention_probs_dropout_prob=0.1,
                       initializer_range=0.02,
-                      do_return_all_layers=False):
+                      do_return_all_layers=False,
+                      last_layer_positions=None):
   """The Transformer encoder of "Attention is All You Need" as BERT uses it.
 
   Args:
@@ -832,6 +858,11 @@ def transformer_model(input_tensor,
     hidden_dropout_prob, attention_probs_dropout_prob: floats.
     initializer_range: float.
     do_return_all_layers: return every layer's output, not just the last.
+    last_layer_positions: optional int32 [batch_size, num_positions]: the
+      last layer computes only position 0 and these positions (queries,
+      output dense, feed-forward; keys and values over every position), so
+      its output is [batch_size, 1 + num_positions, hidden_size], row 0 being
+      position 0. Variables are the same.
 
   Returns:
     float32 [batch_size, seq_length, hidden_size], or a list of them.
@@ -855,25 +886,32 @@ def transformer_model(input_tensor,
   for layer_idx in range(num_hidden_layers):
     with tf.variable_scope("layer_%d" % layer_idx):
       layer_input = prev_output
+      query_input, query_mask, query_length = (
+          layer_input, attention_mask, seq_length)
+      if (last_layer_positions is not None and
+          layer_idx == num_hidden_layers - 1):
+        query_input, query_mask, query_length = _rows_at_positions(
+            layer_input, attention_mask, last_layer_positions, batch_size,
+            seq_length)
       with tf.variable_scope("attention"):
         with tf.variable_scope("self"):
           attention_output = attention_layer(
-              from_tensor=layer_input,
+              from_tensor=query_input,
               to_tensor=layer_input,
-              attention_mask=attention_mask,
+              attention_mask=query_mask,
               num_attention_heads=num_attention_heads,
               size_per_head=attention_head_size,
               attention_probs_dropout_prob=attention_probs_dropout_prob,
               initializer_range=initializer_range,
               do_return_2d_tensor=True,
               batch_size=batch_size,
-              from_seq_length=seq_length,
+              from_seq_length=query_length,
               to_seq_length=seq_length)
         with tf.variable_scope("output"):
           attention_output = dense_layer(attention_output, hidden_size,
                                          "dense", initializer=init)
           attention_output = dropout(attention_output, hidden_dropout_prob)
-          attention_output = layer_norm(attention_output + layer_input)
+          attention_output = layer_norm(attention_output + query_input)
       with tf.variable_scope("intermediate"):
         intermediate_output = dense_layer(attention_output, intermediate_size,
                                           "dense", intermediate_act_fn, init)
@@ -885,9 +923,53 @@ def transformer_model(input_tensor,
       prev_output = layer_output
       all_layer_outputs.append(layer_output)
 
+  shapes = [input_shape] * num_hidden_layers
+  if last_layer_positions is not None:
+    # [batch_size, 1 + num_positions, hidden_size]
+    shapes[-1] = [batch_size, query_length, hidden_size]
   if do_return_all_layers:
-    return [reshape_from_matrix(o, input_shape) for o in all_layer_outputs]
-  return reshape_from_matrix(prev_output, input_shape)
+    return [reshape_from_matrix(o, shape)
+            for o, shape in zip(all_layer_outputs, shapes)]
+  return reshape_from_matrix(prev_output, shapes[-1])
+
+
+def _rows_at_positions(layer_input, attention_mask, positions, batch_size,
+                       seq_length):
+  """The rows of position 0 and `positions` of every sequence.
+
+  Args:
+    layer_input: float32 [batch_size * seq_length, width].
+    attention_mask: None or float32 [batch_size, seq_length, seq_length].
+    positions: int32 [batch_size, num_positions].
+    batch_size, seq_length: ints or scalar int32 Tensors.
+
+  Returns:
+    (rows float32 [batch_size * (1 + num_positions), width], their attention
+     mask [batch_size, 1 + num_positions, seq_length] or None,
+     1 + num_positions as an int or a scalar Tensor).
+  """
+  num_positions = get_shape_list(positions, expected_rank=2,
+                                 name="output_positions")[1]
+  width = layer_input.shape[-1]
+  if isinstance(num_positions, int) and num_positions == 0:
+    # Only [CLS]: a slice, no gather.
+    # [batch_size * seq_length, width] -> [batch_size, seq_length, width]
+    rows = tf.reshape(layer_input, [batch_size, seq_length, width])[:, 0, :]
+    mask = None if attention_mask is None else attention_mask[:, 0:1, :]
+    return rows, mask, 1
+  positions = tf.cast(positions, tf.int32)
+  # [batch_size, 1 + num_positions]
+  positions = tf.concat([tf.zeros_like(positions[:, :1]), positions], axis=1)
+  query_length = 1 + num_positions
+  # Offsets of each sequence in the flattened [batch_size * seq_length] axis.
+  flat_offsets = tf.reshape(
+      tf.range(0, batch_size, dtype=tf.int32) * seq_length, [-1, 1])
+  flat_positions = tf.reshape(positions + flat_offsets, [-1])
+  rows = tf.gather(layer_input, flat_positions)
+  mask = None
+  if attention_mask is not None:
+    mask = tf.gather(attention_mask, positions, batch_dims=1)
+  return rows, mask, query_length
 
 
 def get_shape_list(tensor, expected_rank=None, name=None):

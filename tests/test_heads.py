@@ -110,3 +110,45 @@ def test_the_reference_draw_stays_the_default():
   assert heads.SpanHead().initializer == "truncated_normal"
   assert heads.TokenClassificationHead(3).initializer == "truncated_normal"
   assert heads.ClassificationHead(2).initializer == "truncated_normal"
+
+
+def _last_layer_ffn_rows(config, head, features, mode):
+  """Rows of the last layer's feed-forward matmul in model_fn's graph."""
+  from bert_tf import model_fn as model_fn_lib  # pylint: disable=g-import-not-at-top
+  with tf.Graph().as_default() as graph:
+    model_fn_lib.model_fn_builder(config, head, num_train_steps=10)(
+        {k: tf.constant(v) for k, v in features.items()}, None, mode, {})
+    scope = "bert/encoder/layer_%d/intermediate/" % (
+        config.num_hidden_layers - 1)
+    (matmul,) = [op for op in graph.get_operations()
+                 if op.name.startswith(scope) and op.type == "MatMul"]
+    return matmul.outputs[0].shape.as_list()[0]
+
+
+@pytest.mark.parametrize("mode", [tf.estimator.ModeKeys.TRAIN,
+                                  tf.estimator.ModeKeys.PREDICT])
+def test_model_fn_computes_only_the_last_layer_rows_a_head_reads(mode):
+  """A classifier reads [CLS] only, pretraining the masked positions; span
+  and token heads read every position (`output_positions`)."""
+  config = modeling.BertConfig(vocab_size=50, hidden_size=HIDDEN,
+                               num_hidden_layers=2, num_attention_heads=2,
+                               intermediate_size=24)
+  batch, seq, predictions = 3, 10, 4
+  ids = np.ones([batch, seq], np.int32)
+  base = {"input_ids": ids, "input_mask": ids, "segment_ids": 0 * ids}
+  pretraining = dict(
+      base, masked_lm_positions=np.tile(np.arange(1, 5, dtype=np.int32),
+                                        [batch, 1]),
+      masked_lm_ids=np.ones([batch, predictions], np.int32),
+      masked_lm_weights=np.ones([batch, predictions], np.float32),
+      next_sentence_labels=np.zeros([batch, 1], np.int32))
+  cases = [
+      (heads.ClassificationHead(2), dict(base, label_ids=ids[:, 0]), batch),
+      (heads.PretrainingHead(), pretraining, batch * (1 + predictions)),
+      (heads.SpanHead(), dict(base, start_positions=ids[:, 0],
+                              end_positions=ids[:, 0]), batch * seq),
+      (heads.TokenClassificationHead(3), dict(base, label_ids=ids,
+                                              label_mask=ids), batch * seq),
+  ]
+  for head, features, rows in cases:
+    assert _last_layer_ffn_rows(config, head, features, mode) == rows, head

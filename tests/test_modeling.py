@@ -298,6 +298,96 @@ def test_dynamic_batch_and_length():
   assert out.shape == (5, 32)
 
 
+def _last_layer_rows(graph, num_layers):
+  """Rows of the last layer's intermediate (feed-forward) matmul, as run."""
+  scope = "bert/encoder/layer_%d/intermediate/" % (num_layers - 1)
+  (matmul,) = [op for op in graph.get_operations()
+               if op.name.startswith(scope) and op.type == "MatMul"]
+  return matmul.outputs[0]
+
+
+@pytest.mark.parametrize("dynamic", [False, True])
+@pytest.mark.parametrize("is_training", [False, True])
+def test_output_positions_compute_only_the_rows_read(dynamic, is_training):
+  """`output_positions`: the last layer computes [CLS] and the given rows
+  only; pooled output, those rows and every gradient equal the full model's
+  (dropout off), with the same variables."""
+  config = tiny_config(num_hidden_layers=3, hidden_dropout_prob=0.0,
+                       attention_probs_dropout_prob=0.0)
+  rng = np.random.RandomState(3)
+  batch, seq = 4, 9
+  ids = rng.randint(0, config.vocab_size, size=(batch, seq)).astype(np.int32)
+  mask = np.ones((batch, seq), np.int32)
+  mask[1, 5:] = 0
+  mask[3, 2:] = 0
+  positions = np.array([[3, 0, 8], [4, 4, 1], [0, 2, 7], [1, 6, 5]],
+                       np.int32)
+  shape = [None, None] if dynamic else [batch, seq]
+  results = {}
+  for variant in ("full", "none", "some"):
+    with tf.Graph().as_default() as graph:
+      tf.set_random_seed(5)
+      id_in = tf.placeholder(tf.int32, shape)
+      mask_in = tf.placeholder(tf.int32, shape)
+      pos_in = tf.placeholder(tf.int32, shape[:1] + [None] if dynamic
+                              else positions.shape)
+      output_positions = {
+          "full": None,
+          "none": tf.zeros([tf.shape(id_in)[0] if dynamic else batch, 0],
+                           tf.int32),
+          "some": pos_in}[variant]
+      model = modeling.BertModel(config, is_training, id_in, mask_in,
+                                 output_positions=output_positions)
+      sequence = model.get_sequence_output()
+      if variant == "full":
+        rows = tf.gather(sequence, pos_in, batch_dims=1)
+      else:
+        rows = sequence
+      loss = tf.reduce_sum(tf.sin(model.get_pooled_output()))
+      if variant != "none":
+        loss += tf.reduce_sum(tf.cos(rows) * tf.range(1.0, 4.0)[None, :, None])
+      variables = tf.trainable_variables()
+      grads = [tf.convert_to_tensor(g) for g in tf.gradients(loss, variables)]
+      with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        feed = {id_in: ids, mask_in: mask, pos_in: positions}
+        # Same seed, same variables in the same order: same initial values.
+        results[variant] = sess.run(
+            dict(pooled=model.get_pooled_output(), rows=rows, grads=grads,
+                 sequence=sequence,
+                 ffn_rows=tf.shape(_last_layer_rows(graph, 3))[0],
+                 layer_1=model.get_all_encoder_layers()[1]), feed)
+        results[variant]["names"] = [v.op.name for v in variables]
+  full, none, some = results["full"], results["none"], results["some"]
+  assert none["names"] == full["names"] == some["names"]
+  assert full["ffn_rows"] == batch * seq
+  assert none["ffn_rows"] == batch  # [CLS] only
+  assert some["ffn_rows"] == batch * (1 + positions.shape[1])
+  assert none["sequence"].shape == (batch, 0, 32)
+  assert some["sequence"].shape == (batch, 3, 32)
+  for other in (none, some):
+    np.testing.assert_allclose(other["pooled"], full["pooled"], atol=1e-6)
+    np.testing.assert_allclose(other["layer_1"], full["layer_1"], atol=1e-6)
+  np.testing.assert_allclose(some["rows"], full["rows"], atol=1e-5)
+  for g_some, g_full in zip(some["grads"], full["grads"]):
+    np.testing.assert_allclose(g_some, g_full, rtol=1e-4, atol=1e-6)
+  # The classifier's loss (pooled output only): the same gradients as the
+  # full model's, to which the last layer's other rows contribute nothing.
+  with tf.Graph().as_default():
+    tf.set_random_seed(5)
+    id_in = tf.placeholder(tf.int32, shape)
+    mask_in = tf.placeholder(tf.int32, shape)
+    model = modeling.BertModel(config, is_training, id_in, mask_in)
+    loss = tf.reduce_sum(tf.sin(model.get_pooled_output()))
+    grads = [tf.convert_to_tensor(g)
+             for g in tf.gradients(loss, tf.trainable_variables())]
+    with tf.Session() as sess:
+      sess.run(tf.global_variables_initializer())
+      full_grads = sess.run(grads, {id_in: ids, mask_in: mask})
+  for g_none, g_full in zip(none["grads"], full_grads):
+    np.testing.assert_allclose(g_none, g_full, rtol=1e-4, atol=1e-6)
+
+
 def test_one_hot_embeddings_match_gather():
   config = tiny_config()
   ids = np.random.RandomState(0).randint(0, 99, (2, 6)).astype(np.int32)

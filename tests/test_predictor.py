@@ -148,8 +148,12 @@ def test_predictor_runs_the_fused_graph_and_a_bf16_option(tmp_path):
     assert fused.get(
         "_MklNativeFusedMatMul[BiasAdd,GeluApproximate]") == 2, fused
     assert fused.get("_MklFusedBatchMatMulV2[Mul,Add]") == 2, fused
-    # Both residual adds of both layers, though the batch axis is dynamic.
-    assert fused.get("_MklNativeFusedMatMul[BiasAdd,Add]") == 4, fused
+    # The residual adds of both layers, though the batch axis is dynamic;
+    # all but the last layer's attention add, which the classifier's export
+    # computes at [CLS] only (`BertModel(output_positions=...)`): grappler
+    # cannot tell that row's shape from its dense layer's, and the add is of
+    # one row a sequence.
+    assert fused.get("_MklNativeFusedMatMul[BiasAdd,Add]") == 3, fused
     # Layer norm takes the form oneDNN fuses where the export was built
     # with oneDNN on (the scripts turn it on; this test process has it on
     # only on CPUs where TensorFlow does so by default).

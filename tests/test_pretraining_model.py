@@ -144,6 +144,39 @@ def write_pretraining_records(path, n=64, seed=0):
   input_pipeline.write_examples(examples, path)
 
 
+def test_head_on_the_masked_rows_only_equals_the_full_model():
+  """`BertModel(output_positions=masked_lm_positions)`, as model_fn builds it
+  for this head: the same losses, log-probabilities and gradients as the
+  reference's full last layer gathered afterwards (dropout off)."""
+  rng = np.random.RandomState(4)
+  batch = fixed_batch(rng)
+  config = tiny_config()
+  results = []
+  for positions in (None, "masked_lm_positions"):
+    with tf.Graph().as_default():
+      tf.set_random_seed(9)
+      features = {k: tf.constant(v) for k, v in batch.items()}
+      model = modeling.BertModel(
+          config, False, features["input_ids"], features["input_mask"],
+          features["segment_ids"],
+          output_positions=positions and features[positions])
+      out = heads.PretrainingHead()(config, model, features, False)
+      grads = [tf.convert_to_tensor(g) for g in
+               tf.gradients(out.loss, tf.trainable_variables())]
+      with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        results.append(sess.run(dict(
+            loss=out.loss, grads=grads,
+            mlm=out.metric_tensors["masked_lm_log_probs"],
+            nsp=out.metric_tensors["next_sentence_log_probs"])))
+  full, pruned = results
+  np.testing.assert_allclose(pruned["loss"], full["loss"], rtol=1e-6)
+  np.testing.assert_allclose(pruned["mlm"], full["mlm"], atol=1e-5)
+  np.testing.assert_allclose(pruned["nsp"], full["nsp"], atol=1e-6)
+  for g_pruned, g_full in zip(pruned["grads"], full["grads"]):
+    np.testing.assert_allclose(g_pruned, g_full, rtol=1e-4, atol=1e-6)
+
+
 def test_tiny_pretraining_loss_falls_and_resumes(tmp_path):
   data = str(tmp_path / "train.tfrecord")
   write_pretraining_records(data)

@@ -13,6 +13,12 @@ and training = 3 * F (the backward pass computes two matmuls per forward
 matmul: the gradients of its input and of its weight). Model FLOP
 utilisation (MFU) = F_mode * examples/sec / measured matmul rate, the rate
 of a chain of `tf.matmul`s (`measure_matmul_rate`).
+
+F is the model's count, as the reference's graph and Hugging Face compute
+it, for every framework: bert_tf's classifier computes the last layer at
+[CLS] only (`BertModel(output_positions=...)`), about (L - 1 + 1/6) / L of
+F at BERT-Base's shape, so its MFU reads that much above the rate its
+kernels ran at, and MFUs compare as examples/sec do.
 """
 
 import time

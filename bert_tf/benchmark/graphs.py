@@ -5,10 +5,13 @@
 schedule and global-norm clipping (`optimization.create_optimizer`) in a
 plain `tf.Session` graph: random weights, synthetic inputs held in variables
 (no input pipeline, nothing constant-folded). Training runs the train op;
-prediction runs the probabilities with `is_training=False`. With
-`fusible=False` the model is built in the reference's op sequence
-(`modeling.fusible_ops(False)`) and so is its optimizer update
-(`create_optimizer(..., fused=False)`).
+prediction runs the probabilities with `is_training=False`. bert_tf's graph
+computes only the [CLS] row of the last layer, as its classifier does
+(`BertModel(output_positions=...)`). With `fusible=False` the model is built
+in the reference's op sequence (`modeling.fusible_ops(False)`), with every
+position of the last layer, and so is its optimizer update
+(`create_optimizer(..., fused=False)`). `prune_last_layer` sets the last
+layer apart from `fusible`.
 
 `count_low_precision_ops` and `count_fused_ops` read the partition graphs
 TensorFlow really executed (after grappler and oneDNN's rewrites).
@@ -23,7 +26,7 @@ class TFRunner(object):
   """One bert_tf graph and session for one mode."""
 
   def __init__(self, bert_config, cfg, mode, threads, hvd=None,
-               fusible=True):
+               fusible=True, prune_last_layer=None):
     import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
     from bert_tf import heads  # pylint: disable=g-import-not-at-top
     from bert_tf import modeling  # pylint: disable=g-import-not-at-top
@@ -48,10 +51,16 @@ class TFRunner(object):
       input_mask = held(np.ones_like(data.input_ids), "bench_input_mask")
       segment_ids = held(data.segment_ids, "bench_segment_ids")
       label_ids = held(data.label_ids, "bench_label_ids")
+      if prune_last_layer is None:
+        prune_last_layer = fusible
+      # A classifier reads no position of the last layer but [CLS].
+      positions = (tf.zeros([self.batch_size, 0], tf.int32)
+                   if prune_last_layer else None)
       with modeling.fusible_ops(fusible):
         model = modeling.BertModel(
             config=bert_config, is_training=training, input_ids=input_ids,
-            input_mask=input_mask, token_type_ids=segment_ids)
+            input_mask=input_mask, token_type_ids=segment_ids,
+            output_positions=positions)
       loss, _, _, probs = heads.create_classification_output(
           bert_config, model.get_pooled_output(), label_ids, cfg.num_labels,
           is_training=training)
