@@ -36,10 +36,20 @@ TASK_DIRS = {"mrpc": "MRPC", "sst-2": "SST-2"}
 
 
 def converted_minilm(results_dir):
+  """The shared MiniLM in Google's format, converted once (cached).
+
+  Converted under a name of this process and renamed when complete, so runs
+  started side by side do not write into one directory.
+  """
   out = os.path.join(results_dir, "minilm-google")
   if not os.path.exists(os.path.join(out, "bert_config.json")):
+    partial = "%s.partial-%d" % (out, os.getpid())
     convert.hf_to_google(
-        os.path.join(SHARED, "models", "minilm-l6-h384-uncased"), out)
+        os.path.join(SHARED, "models", "minilm-l6-h384-uncased"), partial)
+    try:
+      os.rename(partial, out)
+    except OSError:  # another run finished first: keep its copy
+      shutil.rmtree(partial)
   return out
 
 

@@ -14,7 +14,10 @@ Measured, on MRPC dev pairs (or synthetic sentences without ../shared):
   * latency of one-example requests (p50, p95, mean), end to end (text in,
     probabilities out, tokenization included);
   * throughput with 32-example requests (examples/sec).
-for `Predictor.predict` (SavedModel loaded once, session kept warm) and for
+for `Predictor.predict` (SavedModel loaded once, session kept warm), with
+`--use_bf16` also for `Predictor(use_bf16=True)` (timed request by request in
+alternation with the float32 one, its largest probability difference
+reported), and for
 `estimator.predict` called per request (which builds the graph, creates a
 session and restores the checkpoint every call). Prints a table and writes
 JSON (default bench/results/predict_latency.json).
@@ -34,10 +37,12 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "bench"))
 
 import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
 
-from bert_tf import convert  # pylint: disable=g-import-not-at-top
+import glue_finetune  # pylint: disable=g-import-not-at-top
+
 from bert_tf import export
 from bert_tf import model_fn as model_fn_lib
 from bert_tf import modeling
@@ -57,10 +62,7 @@ SYNTHETIC_WORDS = ["the", "dog", "cat", "runs", "ran", "fast", "slow", "good",
 
 def minilm_model():
   """(bert_config_file, init_checkpoint, vocab_file, name) of MiniLM."""
-  out = os.path.join(RESULTS, "minilm-google")
-  if not os.path.exists(os.path.join(out, "bert_config.json")):
-    convert.hf_to_google(
-        os.path.join(SHARED, "models", "minilm-l6-h384-uncased"), out)
+  out = glue_finetune.converted_minilm(RESULTS)
   return (os.path.join(out, "bert_config.json"),
           os.path.join(out, "bert_model.ckpt"),
           os.path.join(out, "vocab.txt"), "minilm-l6-h384-uncased")
@@ -131,6 +133,19 @@ def time_calls(fn, requests):
   return np.array(times)
 
 
+def time_interleaved(fns, requests):
+  """Runs each of `fns` on each request, in turn (the order rotating from
+  one request to the next); returns seconds per call, one array per fn."""
+  times = [[] for _ in fns]
+  for i, request in enumerate(requests):
+    for k in range(len(fns)):
+      j = (i + k) % len(fns)
+      start = time.perf_counter()
+      fns[j](request)
+      times[j].append(time.perf_counter() - start)
+  return [np.array(t) for t in times]
+
+
 def summarize(name, batch, times):
   return {"path": name, "batch_size": batch, "requests": int(len(times)),
           "p50_ms": float(np.percentile(times, 50) * 1e3),
@@ -157,6 +172,9 @@ def main():
   parser.add_argument("--estimator_batches", type=int, default=5,
                       help="32-example estimator.predict requests timed")
   parser.add_argument("--warmup", type=int, default=3)
+  parser.add_argument("--use_bf16", action="store_true",
+                      help="also time Predictor(use_bf16=True), in "
+                      "alternation with the float32 Predictor")
   parser.add_argument("--output",
                       default=os.path.join(RESULTS, "predict_latency.json"))
   args = parser.parse_args()
@@ -191,12 +209,30 @@ def main():
     warm = [[p] for p in pairs[-args.warmup:]] if args.warmup else []
 
     results = []
+    bf16_results = []
+    bf16_diff = None
     with predictor_lib.Predictor(export_dir) as predictor:
-      time_calls(predictor.predict, warm + batches[:1])
-      results.append(summarize("Predictor (warm session)", 1,
-                               time_calls(predictor.predict, singles)))
-      results.append(summarize("Predictor (warm session)", 32,
-                               time_calls(predictor.predict, batches)))
+      if args.use_bf16:
+        with predictor_lib.Predictor(export_dir, use_bf16=True) as bf16:
+          fns = [predictor.predict, bf16.predict]
+          time_interleaved(fns, warm + batches[:1])
+          singles_times = time_interleaved(fns, singles)
+          batch_times = time_interleaved(fns, batches)
+          bf16_diff = float(np.max(np.abs(
+              bf16.predict(batches[0]) - predictor.predict(batches[0]))))
+        bf16_results = [
+            summarize("Predictor, use_bf16", 1, singles_times[1]),
+            summarize("Predictor, use_bf16", 32, batch_times[1])]
+        results.append(summarize("Predictor (warm session)", 1,
+                                 singles_times[0]))
+        results.append(summarize("Predictor (warm session)", 32,
+                                 batch_times[0]))
+      else:
+        time_calls(predictor.predict, warm + batches[:1])
+        results.append(summarize("Predictor (warm session)", 1,
+                                 time_calls(predictor.predict, singles)))
+        results.append(summarize("Predictor (warm session)", 32,
+                                 time_calls(predictor.predict, batches)))
       check_pairs = pairs[:4]
       check = predictor.predict(check_pairs)
 
@@ -223,13 +259,18 @@ def main():
       "throughput_batch32_predictor_over_estimator":
           p32["examples_per_sec"] / e32["examples_per_sec"],
   }
+  if bf16_results:
+    ratios["throughput_batch32_bf16_over_fp32_predictor"] = (
+        bf16_results[1]["examples_per_sec"] / p32["examples_per_sec"])
+    ratios["p50_latency_batch1_fp32_over_bf16_predictor"] = (
+        p1["p50_ms"] / bf16_results[0]["p50_ms"])
   print("\nmodel: %s, max_seq_length %d, inputs: %s sentence pairs" %
         (name, args.max_seq_length, source))
   header = "%-31s %5s %8s %10s %10s %10s %12s" % (
       "path", "batch", "requests", "p50 ms", "p95 ms", "mean ms", "examples/s")
   print(header)
   print("-" * len(header))
-  for r in results:
+  for r in results + bf16_results:
     print("%-31s %5d %8d %10.1f %10.1f %10.1f %12.1f" % (
         r["path"], r["batch_size"], r["requests"], r["p50_ms"], r["p95_ms"],
         r["mean_ms"], r["examples_per_sec"]))
@@ -237,12 +278,18 @@ def main():
         ratios["p50_latency_batch1_estimator_over_predictor"])
   print("batch-32 throughput: Predictor / estimator.predict = %.1fx" %
         ratios["throughput_batch32_predictor_over_estimator"])
+  if bf16_results:
+    print("batch-32 throughput: Predictor use_bf16 / float32 = %.2fx; "
+          "largest probability difference %.1e" % (
+              ratios["throughput_batch32_bf16_over_fp32_predictor"],
+              bf16_diff))
 
   record = {
       "benchmark": "predict_latency",
       "model": name, "bert_config": bert_config.to_dict(),
       "max_seq_length": args.max_seq_length, "inputs": source,
-      "results": results, "ratios": ratios,
+      "results": results + bf16_results, "ratios": ratios,
+      "bf16_max_abs_diff": bf16_diff,
       "machine": {"platform": platform.platform(),
                   "cpu_count": os.cpu_count(),
                   "load_average": list(os.getloadavg()),

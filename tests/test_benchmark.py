@@ -271,3 +271,43 @@ def test_torch_op_profile_sums_self_times_and_tells_the_matmuls():
   assert prof["total_ms"] == 6.0
   assert prof["matmul_share"] == round(4.25 / 6.0, 4)
   assert hf_lib.profile_torch_ops([])["matmul_share"] is None
+
+
+def test_graph_ab_interleaves_variants_and_pairs_their_ratios(tmp_path):
+  """bench/graph_ab.py: every variant timed each round, the paired
+  geometric mean computed from the recorded step times; a bad variant is a
+  usage error naming it."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  script = os.path.join(root, "bench", "graph_ab.py")
+  config_file = tmp_path / "tiny.json"
+  config_file.write_text(json.dumps(TINY))
+  out = tmp_path / "ab.json"
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  proc = subprocess.run(
+      [sys.executable, script, "--config=%s" % config_file, "--mode=train",
+       "--rounds=3", "--warmup_steps=1", "--seq_length=16", "--batch_size=2",
+       "--variants=fp32:1:1,fp32:1:0,fp32:0:0", "--json=%s" % out],
+      capture_output=True, text=True, env=env, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  record = json.loads(out.read_text())
+  assert record["mode"] == "train" and record["batch_size"] == 2
+  rows = record["results"]
+  assert [r["variant"] for r in rows] == ["fp32:1:1", "fp32:1:0", "fp32:0:0"]
+  base = np.array(rows[0]["step_times_sec"])
+  for row in rows:
+    times = np.array(row["step_times_sec"])
+    assert len(times) == 3 and (times > 0).all()
+    want = float(np.exp(np.mean(np.log(times / base))))
+    assert row["first_speedup"] == pytest.approx(want)
+    low, high = row["first_speedup_95"]
+    assert low <= row["first_speedup"] <= high
+  assert rows[0]["first_speedup"] == pytest.approx(1.0)
+  assert "| fp32:0:0 |" in proc.stdout
+
+  bad = subprocess.run(
+      [sys.executable, script, "--variants=fp32:1:1,fp33:1:0"],
+      capture_output=True, text=True, env=env, timeout=600)
+  assert bad.returncode != 0
+  assert "fp33:1:0" in bad.stderr and "precision:fusible:prune" in bad.stderr

@@ -15,8 +15,9 @@ measures, in one process and one run:
   the same model built under `modeling.fusible_ops(False)`, i.e. without
   the op patterns oneDNN's graph rewriter fuses (dense + GELU into one
   `_MklNativeFusedMatMul`, layer norm into `_MklLayerNorm` in prediction,
-  the attention mask every layer fuses), timed in alternation with the
-  default graph; `fusion_speedup` is their ratio and `fused_ops` lists the
+  the attention mask every layer fuses) and computing every position of the
+  last layer (bert_tf's graph computes [CLS] only there, as its classifier
+  does), timed in alternation with the default graph; `fusion_speedup` is their ratio and `fused_ops` lists the
   fused ops each graph really ran. `--op_profile=on` also traces one step
   of each (and of HF, by aten op) and reports its op time by op type and
   the share in matmuls.

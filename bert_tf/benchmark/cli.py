@@ -84,8 +84,9 @@ def define_flags(values):
   _define_on_off("hf", d.hf, "Also measure HF transformers + PyTorch "
                  "(on/off).", values)
   _define_on_off("unfused", d.unfused, "Also measure the graph without the "
-                 "fusions, in the reference's op sequence (model and "
-                 "optimizer update) (on/off).", values)
+                 "fusions, in the reference's op sequence (model, every "
+                 "position of the last layer, optimizer update) (on/off).",
+                 values)
   flags.DEFINE_integer("warmup_steps", d.warmup_steps,
                        "Untimed steps per framework and mode.",
                        lower_bound=0, flag_values=values)

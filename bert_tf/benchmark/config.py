@@ -28,9 +28,10 @@ class BenchmarkConfig:
     hf: also measure Hugging Face transformers + PyTorch.
     unfused: also measure bert_tf built in the reference's op sequence
       (`modeling.fusible_ops(False)`: no dense+GELU fusion, the reference's
-      layer norm; `create_optimizer(fused=False)`: the optimizer update as
-      separate element-wise ops), timed in alternation with the default graph, so that the
-      gain of the fusions is measured in the same run.
+      layer norm; every position of the last layer, where bert_tf's graph
+      computes [CLS] only; `create_optimizer(fused=False)`: the optimizer
+      update as separate element-wise ops), timed in alternation with the
+      default graph, so that the gain is measured in the same run.
     warmup_steps: untimed steps per framework and mode.
     steps: timed steps per framework, mode and round.
     rounds: alternations bert_tf / HF per mode.

@@ -111,7 +111,8 @@ def format_table(record):
                         _mfu(hf, matmul), None, last=""))
   for mode, entry in record["results"].items():
     if "fusion_speedup" in entry:
-      lines.append("%s: fusions %.2fx the reference's op sequence (same run)"
+      lines.append("%s: bert_tf's graph %.2fx the reference's op sequence "
+                   "(same run)"
                    % (mode, entry["fusion_speedup"]))
   return "\n".join(lines)
 
