@@ -16,7 +16,6 @@ writes JSON.
 """
 
 import argparse
-import json
 import math
 import os
 import platform
@@ -33,6 +32,7 @@ from bert_tf import host  # pylint: disable=g-import-not-at-top,wrong-import-pos
 from bert_tf import modeling  # pylint: disable=g-import-not-at-top,wrong-import-position
 from bert_tf.benchmark import config as config_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 from bert_tf.benchmark import graphs  # pylint: disable=g-import-not-at-top,wrong-import-position
+from bert_tf.benchmark import report  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 def parse_variant(text):
@@ -139,11 +139,7 @@ def main():
               "loadavg_end": list(os.getloadavg()),
               "platform": platform.platform(),
               "date": time.strftime("%Y-%m-%d %H:%M:%S")}
-    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-    tmp = args.json + ".tmp"
-    with open(tmp, "w") as f:
-      json.dump(record, f, indent=1)
-    os.replace(tmp, args.json)
+    report.write_json(record, args.json)
     print("JSON: %s" % args.json)
 
 
