@@ -466,20 +466,19 @@ class PretrainingHead(object):
     return features["masked_lm_positions"]
 
   def __call__(self, bert_config, model, features, is_training):
+    sequence_output = model.get_sequence_output()
     if getattr(model, "output_positions", None) is not None:
       # Built with output_positions(features): the sequence output holds
       # the masked positions' rows already, [batch, max_predictions, H].
-      sequence_output = model.get_sequence_output()
       hidden_size = modeling.get_shape_list(sequence_output)[-1]
-      mlm_loss, mlm_example_loss, mlm_log_probs = _masked_lm_output(
-          bert_config, tf.reshape(sequence_output, [-1, hidden_size]),
-          model.get_embedding_table(), features["masked_lm_ids"],
-          features["masked_lm_weights"])
+      # -> [batch * max_predictions, H]
+      masked_rows = tf.reshape(sequence_output, [-1, hidden_size])
     else:
-      mlm_loss, mlm_example_loss, mlm_log_probs = get_masked_lm_output(
-          bert_config, model.get_sequence_output(),
-          model.get_embedding_table(), features["masked_lm_positions"],
-          features["masked_lm_ids"], features["masked_lm_weights"])
+      masked_rows = gather_indexes(sequence_output,
+                                   features["masked_lm_positions"])
+    mlm_loss, mlm_example_loss, mlm_log_probs = _masked_lm_output(
+        bert_config, masked_rows, model.get_embedding_table(),
+        features["masked_lm_ids"], features["masked_lm_weights"])
     nsp_loss, nsp_example_loss, nsp_log_probs = get_next_sentence_output(
         bert_config, model.get_pooled_output(),
         features["next_sentence_labels"])
