@@ -5,10 +5,14 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
-# Horovod is compiled against the TensorFlow already in the venv.
+# Horovod is compiled against the TensorFlow already in the venv, with Gloo,
+# and with MPI too where an MPI compiler is installed (Debian: openmpi-bin
+# libopenmpi-dev; .ci/run installs them), so both `horovodrun --gloo` and
+# `mpirun` launch it.
+HOROVOD_MPI := $(if $(shell command -v mpicxx),HOROVOD_WITH_MPI=1,HOROVOD_WITHOUT_MPI=1)
 HOROVOD_ENV := HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITH_GLOO=1 \
                HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_MXNET=1 \
-               HOROVOD_WITHOUT_MPI=1
+               $(HOROVOD_MPI)
 PYTEST_ARGS ?=
 # Test worker processes (pytest-xdist; 0 runs the suite in this process). Two
 # fill a 2-core machine: most tests are single-threaded Python and process
@@ -31,7 +35,7 @@ $(VENV)/.installed-test: setup.py $(VENV)/.installed-base
 	touch $@
 
 $(VENV)/.installed-horovod: $(VENV)/.installed-base
-	@echo "Building horovod 0.28.1 against the installed TensorFlow (a few minutes)..."
+	@echo "Building horovod 0.28.1 against the installed TensorFlow ($(HOROVOD_MPI); a few minutes)..."
 	$(HOROVOD_ENV) $(PIP) install -q --no-build-isolation --no-cache-dir "horovod==0.28.1"
 	touch $@
 

@@ -19,12 +19,16 @@ At scale (memory bounded by --window_mb per worker, whatever the corpus):
     --output_file=/data/tfrecords/wiki.tfrecord@256 --num_workers=16 ...
 
 `--output_file` is a comma-separated list or `NAME@N` (N files
-NAME-00000-of-0000N ...). Each output file is independent and written
-atomically: a run started again skips the files that are complete, and
-`--task_index=i --num_tasks=m` writes only the files k with k % m == i, to
-spread them over machines. The output for a seed is the same for any
---num_workers. All the work is done by `bert_tf.tasks.pretraining_stream`;
-this script only parses flags. TensorFlow is not imported for local files.
+NAME-00000-of-0000N ...). Instances are dealt round-robin over the output
+files, as the reference's writer deals them, so their instance counts differ
+by at most one. Each output file is written atomically: a run started again
+skips the files that are complete, and `--task_index=i --num_tasks=m` writes
+only the files k with k % m == i, to spread them over machines (on a shared
+output directory the machines also divide the work of building the
+instances; the files are the same bytes as one machine's). The output for a
+seed is the same for any --num_workers and --num_tasks. All the work is done
+by `bert_tf.tasks.pretraining_stream`; this script only parses flags.
+TensorFlow is not imported for local files.
 """
 
 if __name__ == "__main__":
@@ -93,7 +97,9 @@ _define(flags.DEFINE_integer, "task_index", 0,
     "With --num_tasks: write only the output files k with "
     "k % num_tasks == task_index (one task per machine).")
 _define(flags.DEFINE_integer, "num_tasks", 1,
-    "Number of machines sharing the outputs.")
+    "Number of machines sharing the outputs. Every output holds instances "
+    "of every input window: on a shared output directory the tasks divide "
+    "the windows between them; otherwise each builds all of them.")
 
 FLAGS = flags.FLAGS
 

@@ -14,6 +14,7 @@ CRC32C comes from `google_crc32c` (C) when installed, else a pure-Python
 table (correct, slow).
 """
 
+import os
 import struct
 
 try:
@@ -90,6 +91,63 @@ def read_records(path):
         raise ValueError("%s: corrupt record data at byte %d" % (path, offset))
       offset += 16 + length
       yield data
+
+
+def iter_framed_records(path):
+  """Yields each record of a local TFRecord file still framed (its length,
+  CRCs and data, as `frame_record` makes them), checking the length CRCs.
+
+  For copying records between files without decoding them.
+
+  Raises:
+    ValueError: naming the file and byte offset of a truncated record.
+  """
+  with open(path, "rb") as reader:
+    offset = 0
+    while True:
+      header = reader.read(12)
+      if not header:
+        return
+      length = _checked_length(path, offset, header)
+      rest = reader.read(length + 4)
+      if len(rest) < length + 4:
+        raise ValueError("%s: truncated record at byte %d" % (path, offset))
+      offset += 16 + length
+      yield header + rest
+
+
+def count_records(path):
+  """The number of records of a local TFRecord file, read from the record
+  headers alone (the data is skipped, not read).
+
+  Raises:
+    ValueError: naming the file and byte offset of a truncated or corrupt
+      record header.
+  """
+  size = os.path.getsize(path)
+  count = 0
+  offset = 0
+  with open(path, "rb") as reader:
+    while offset < size:
+      reader.seek(offset)
+      length = _checked_length(path, offset, reader.read(12))
+      offset += 16 + length
+      if offset > size:
+        raise ValueError("%s: truncated record at byte %d" %
+                         (path, offset - 16 - length))
+      count += 1
+  return count
+
+
+def _checked_length(path, offset, header):
+  if len(header) < 12:
+    raise ValueError("%s: truncated record header at byte %d" %
+                     (path, offset))
+  length, length_crc = struct.unpack("<QI", header)
+  if masked_crc32c(header[:8]) != length_crc:
+    raise ValueError("%s: corrupt record length at byte %d (not a TFRecord "
+                     "file?)" % (path, offset))
+  return length
 
 
 # ----------------------------------------------------------------------------

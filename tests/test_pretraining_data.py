@@ -6,6 +6,7 @@ exact counts, binomial tolerances), never from our own earlier output.
 """
 
 import math
+import multiprocessing
 import os
 import pathlib
 import random
@@ -731,3 +732,90 @@ def test_stream_bad_input_names_file_and_line(tmp_path, tokenizer):
   assert not (tmp_path / "o").exists() or not any(
       n.startswith("x") and "parts" not in n and "tmp" not in n
       for n in os.listdir(tmp_path / "o"))
+
+
+def _instance_keys(paths):
+  """Every record of `paths` as bytes, file by file."""
+  return [list(tfrecord.read_records(p)) for p in paths]
+
+
+@pytest.mark.parametrize("num_docs,window_bytes,num_outputs", [
+    (3, 1 << 20, 2),    # one window: everything in one pool
+    (3, 1 << 20, 7),
+    (10, 400, 3),       # many windows of unequal instance counts
+    (10, 400, 5),
+])
+def test_stream_outputs_get_equal_shares(tmp_path, tokenizer, num_docs,
+                                         window_bytes, num_outputs):
+  documents = topic_documents(num_docs=num_docs, num_sentences=12, seed=5)
+  path = write_corpus(tmp_path / "t.txt", documents)
+  config = stream_config(window_bytes=window_bytes)
+  one = pretraining_stream.create_pretraining_data(
+      path, str(tmp_path / "a" / ("o@%d" % num_outputs)), tokenizer, config)
+  files = _instance_keys(one.outputs)
+  counts = [len(f) for f in files]
+  assert sum(counts) == one.stats.instances
+  assert max(counts) - min(counts) <= 1, counts
+  # Round-robin over the windows' instances in order: file k holds instances
+  # k, k + n, k + 2n, ... of the one sequence.
+  merged = [files[g % num_outputs][g // num_outputs]
+            for g in range(sum(counts))]
+  assert len(set(merged)) == len(merged)
+  # The same files for any number of workers.
+  two = pretraining_stream.create_pretraining_data(
+      path, str(tmp_path / "b" / ("o@%d" % num_outputs)), tokenizer, config,
+      num_workers=2)
+  assert _instance_keys(two.outputs) == files
+
+
+def test_stream_too_few_instances_for_outputs(tmp_path, tokenizer):
+  path = write_corpus(tmp_path / "t.txt", [["the dog ran .", "a cat sat ."]])
+  with pytest.raises(ValueError, match=r"too few for 40 output files.*at "
+                     r"most \d+ output file"):
+    pretraining_stream.create_pretraining_data(
+        path, str(tmp_path / "o" / "x@40"), tokenizer,
+        stream_config(dupe_factor=1))
+  assert _visible(tmp_path / "o") == []
+
+
+def _run_task(args):
+  path, out, vocab_file, task = args
+  tok = tokenization.FullTokenizer(vocab_file, do_lower_case=True)
+  pretraining_stream.create_pretraining_data(
+      path, out, tok, stream_config(window_bytes=300), task_index=task,
+      num_tasks=2)
+
+
+def test_stream_tasks_side_by_side_share_windows(tmp_path, tokenizer,
+                                                 tiny_vocab_file):
+  documents = topic_documents(num_docs=10, num_sentences=12, seed=6)
+  path = write_corpus(tmp_path / "t.txt", documents)
+  alone = pretraining_stream.create_pretraining_data(
+      path, str(tmp_path / "one" / "x@3"), tokenizer,
+      stream_config(window_bytes=300))
+  out = str(tmp_path / "two" / "x@3")
+  with multiprocessing.get_context("fork").Pool(2) as pool:
+    pool.map(_run_task, [(path, out, tiny_vocab_file, t) for t in (0, 1)])
+  together = pretraining_stream.output_paths(out)
+  assert [pathlib.Path(p).read_bytes() for p in together] == [
+      pathlib.Path(p).read_bytes() for p in alone.outputs]
+  # The last task to finish removed the part files.
+  assert sorted(os.listdir(tmp_path / "two")) == sorted(
+      [os.path.basename(p) for p in together] +
+      ["." + os.path.basename(p) + ".complete" for p in together])
+
+
+def test_script_two_outputs_equal_shares(corpus_dir, minilm_dir, tmp_path):
+  # The reference's command line with two output files: two usable files.
+  outputs = [tmp_path / "a.tfrecord", tmp_path / "b.tfrecord"]
+  result = subprocess.run([
+      sys.executable, str(ROOT / "create_pretraining_data.py"),
+      "--input_file=%s" % (corpus_dir / "sample_text.txt"),
+      "--output_file=%s" % ",".join(str(p) for p in outputs),
+      "--vocab_file=%s" % (minilm_dir / "vocab.txt"),
+      "--max_seq_length=64", "--max_predictions_per_seq=10",
+      "--dupe_factor=20"], cwd=str(ROOT), capture_output=True, text=True,
+                          timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  counts = [len(parse_records(str(p), 64, 10)) for p in outputs]
+  assert min(counts) > 100 and abs(counts[0] - counts[1]) <= 1, counts

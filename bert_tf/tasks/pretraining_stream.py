@@ -6,12 +6,12 @@ Wikipedia-size runs fail on ordinary machines. `create_pretraining_data`
 here streams instead:
 
   1. Plan (`plan_parts`): the input files, taken as one byte stream, are cut
-     into `num_shards` ranges of equal size (one per output file), and each of
-     those into *windows* of about `window_bytes`. Only file sizes are needed.
-     A window owns the text blocks (documents in the one-sentence-per-line
-     format, paragraphs with `sentence_split`) whose first line starts in its
-     range (`pretraining.iter_text_blocks`), so the windows tile the corpus.
-     With `sentence_split`, a chapter cut by a window boundary becomes two
+     into *windows* of about `window_bytes` (only file sizes are needed; the
+     plan does not depend on the number of output files). A window owns the
+     text blocks (documents in the one-sentence-per-line format, paragraphs
+     with `sentence_split`) whose first line starts in its range
+     (`pretraining.iter_text_blocks`), so the windows tile the corpus. With
+     `sentence_split`, a chapter cut by a window boundary becomes two
      documents.
   2. Each window is one independent unit of work: read its documents (seeking
      into the file), tokenize them to ids, shuffle them, build the instances of
@@ -21,18 +21,29 @@ here streams instead:
      part file. Its random stream is seeded by SHA-256(random_seed, window
      index) only. Memory per worker is bounded by the window size, whatever
      the size of the corpus.
-  3. An output shard is the concatenation of its windows' part files, in
-     order (TFRecord files concatenate), written under a temporary name and
-     renamed when complete.
+  3. Dealing (`_deal`): the windows' instances, taken in window order as one
+     sequence, are dealt round-robin over the k output files, as the
+     reference's writer deals its instances: instance g goes to file g % k,
+     so the files' instance counts differ by at most one, whatever the corpus
+     size and k. Each output is streamed from the part files (one record in
+     memory at a time) under a temporary name and renamed when complete.
 
 Hence the output for a seed depends on the inputs, the settings, the number
-of output files and the window size, never on `num_workers`. Workers take
-windows from a shared counter and write their own part files (the parent
-process is one of them); nothing but a few counters goes between processes.
-A completed shard is skipped when the same command runs again, and so is a
-completed part file of the same settings (parts are kept under
-`<shard>.parts-<fingerprint>/` until their shard is written). Shards are
-independent: `task_index`/`num_tasks` split them over machines.
+of output files and the window size, never on `num_workers` or
+`num_tasks`. Workers take windows from a shared counter and write their own
+part files (the parent process is one of them); nothing but a few counters
+goes between processes. A completed output is skipped when the same command
+runs again, and so is a completed part file of the same settings (parts are
+kept in a hidden `.<first output>.parts-<fingerprint>/` beside the first
+output until every output is written).
+
+Several machines (`task_index`/`num_tasks`): task i writes the outputs k with
+k % num_tasks == i. Every output draws instances from every window, so a task
+needs every window's part: it builds the windows i, i + num_tasks, ... first,
+then the others in reverse order, skipping each part that another task has
+already written. On a shared output directory (NFS, a shared disk) the tasks
+so divide the windows between them; on separate disks each task builds all
+of them. Either way the files are byte for byte those of one machine.
 
 Statistics are the reference's: masking (15% of the tokens, 80/10/10), 50%
 random next sentences (plus the forced ones of single-sentence chunks),
@@ -108,9 +119,9 @@ class DataConfig:
       raise ValueError("window_bytes=%d must be >= 1." % self.window_bytes)
 
 
-Part = collections.namedtuple("Part", ["index", "shard", "pieces"])
-Part.__doc__ = """One window: global `index`, output `shard`, and `pieces`,
-a list of (path, start, end) byte ranges (a window may span files)."""
+Part = collections.namedtuple("Part", ["index", "pieces"])
+Part.__doc__ = """One window: global `index`, and `pieces`, a list of
+(path, start, end) byte ranges (a window may span files)."""
 
 
 def output_paths(output_file):
@@ -143,17 +154,17 @@ def output_paths(output_file):
   return names
 
 
-def plan_parts(input_files, num_shards, window_bytes, sizes=None):
+def plan_parts(input_files, window_bytes, sizes=None):
   """Cuts the inputs into windows (see the module docstring).
 
   Args:
     input_files: list of paths, in order.
-    num_shards: number of output files.
     window_bytes: target bytes per window.
     sizes: optional list of file sizes (default: read from the files).
 
   Returns:
-    list of Part, in order; shard k's windows are consecutive.
+    list of Part, in order: max(1, round(total bytes / window_bytes))
+    windows of equal byte ranges.
   """
   if sizes is None:
     sizes = [pretraining.file_size(p) for p in input_files]
@@ -172,17 +183,19 @@ def plan_parts(input_files, num_shards, window_bytes, sizes=None):
         out.append((path, lo - file_start, hi - file_start))
     return out
 
-  parts = []
-  for shard in range(num_shards):
-    shard_start = total * shard // num_shards
-    shard_end = total * (shard + 1) // num_shards
-    length = shard_end - shard_start
-    count = max(1, int(round(length / float(window_bytes))))
-    for w in range(count):
-      start = shard_start + length * w // count
-      end = shard_start + length * (w + 1) // count
-      parts.append(Part(len(parts), shard, pieces(start, end)))
-  return parts
+  count = max(1, int(round(total / float(window_bytes))))
+  return [Part(w, pieces(total * w // count, total * (w + 1) // count))
+          for w in range(count)]
+
+
+def task_order(num_parts, task_index, num_tasks):
+  """The order in which task `task_index` of `num_tasks` builds windows:
+  its own (every num_tasks-th from task_index) first, then the others in
+  reverse, so that tasks sharing a directory meet late and rarely build the
+  same window twice."""
+  own = list(range(task_index, num_parts, num_tasks))
+  mine = set(own)
+  return own + [j for j in reversed(range(num_parts)) if j not in mine]
 
 
 # ----------------------------------------------------------------------------
@@ -440,25 +453,32 @@ class _WindowBuilder(object):
 # ----------------------------------------------------------------------------
 
 
-def _fingerprint(input_files, sizes, tokenizer, config, outputs):
+def _fingerprint(input_files, sizes, tokenizer, config):
   """Hex digest of everything a part's content depends on."""
   digest = hashlib.sha256()
   digest.update(json.dumps(dataclasses.asdict(config), sort_keys=True).encode())
-  digest.update(json.dumps([list(input_files), list(sizes), len(outputs)])
-                .encode())
+  digest.update(json.dumps([list(input_files), list(sizes)]).encode())
   for token, token_id in tokenizer.vocab.items():
     digest.update(("%s\t%d\n" % (token, token_id)).encode("utf-8"))
   digest.update(str(bool(getattr(tokenizer, "do_lower_case", True))).encode())
   return digest.hexdigest()[:12]
 
 
-def _part_dir(shard_path, fingerprint):
-  return "%s.parts-%s" % (shard_path, fingerprint)
+def _output_fingerprint(parts_fingerprint, outputs):
+  """Hex digest of what an output file depends on: the parts and how many
+  outputs they are dealt over."""
+  key = "%s/%d" % (parts_fingerprint, len(outputs))
+  return hashlib.sha256(key.encode("ascii")).hexdigest()[:12]
 
 
-def _part_path(shard_path, fingerprint, part):
-  return os.path.join(_part_dir(shard_path, fingerprint),
-                      "part-%06d.tfrecord" % part.index)
+def _part_dir(outputs, fingerprint):
+  """The hidden directory of the part files, beside the first output."""
+  directory, name = os.path.split(os.path.abspath(outputs[0]))
+  return os.path.join(directory, ".%s.parts-%s" % (name, fingerprint))
+
+
+def _part_path(part_dir, part):
+  return os.path.join(part_dir, "part-%06d.tfrecord" % part.index)
 
 
 def _write_atomic(path, chunks):
@@ -557,8 +577,8 @@ def create_pretraining_data(input_files, output_files, tokenizer, config,
       convert_tokens_to_ids); its vocabulary must hold [CLS], [SEP], [MASK].
     config: DataConfig.
     num_workers: processes building windows (this one included).
-    task_index, num_tasks: this machine writes the shards k with
-      k % num_tasks == task_index (shards are independent).
+    task_index, num_tasks: this machine writes the outputs k with
+      k % num_tasks == task_index (see the module docstring).
     mp_context: multiprocessing start method (default "fork" where
       available).
 
@@ -566,8 +586,9 @@ def create_pretraining_data(input_files, output_files, tokenizer, config,
     Summary.
 
   Raises:
-    ValueError: bad settings, non-UTF-8 input (naming file and line), or no
-      text in the whole input.
+    ValueError: bad settings, non-UTF-8 input (naming file and line), no
+      text in the whole input, or fewer instances than output files (some
+      file would be empty).
     FileNotFoundError: a pattern that matches nothing.
   """
   config.check()
@@ -590,59 +611,109 @@ def create_pretraining_data(input_files, output_files, tokenizer, config,
   if not outputs:
     raise ValueError("No output file given.")
   sizes = [pretraining.file_size(p) for p in input_files]
-  parts = plan_parts(input_files, len(outputs), config.window_bytes, sizes)
-  fingerprint = _fingerprint(input_files, sizes, tokenizer, config, outputs)
+  parts = plan_parts(input_files, config.window_bytes, sizes)
+  fingerprint = _fingerprint(input_files, sizes, tokenizer, config)
+  output_fingerprint = _output_fingerprint(fingerprint, outputs)
+  part_dir = _part_dir(outputs, fingerprint)
 
   mine = [k for k in range(len(outputs)) if k % num_tasks == task_index]
-  done = [k for k in mine if _is_complete(outputs[k], fingerprint)]
+  done = [k for k in mine if _is_complete(outputs[k], output_fingerprint)]
   skipped = [outputs[k] for k in done]
   shards = [k for k in mine if k not in done]
   for path in skipped:
     logging.info("%s was completed by a run with the same inputs and "
                  "settings: skipped (delete it to create it again).", path)
-  todo = [(part, _part_path(outputs[part.shard], fingerprint, part))
-          for part in parts if part.shard in shards]
-  logging.info(
-      "%d input file(s), %.1f MB -> %d output file(s) (%d to write here), "
-      "%d window(s) of ~%.2f MB, %d worker(s)", len(input_files),
-      sum(sizes) / 1e6, len(outputs), len(shards), len(todo),
-      config.window_bytes / 1e6, num_workers)
-
-  builder = _WindowBuilder(tokenizer, config)
   total = WindowStats()
-  results_by_part = {}
-  if todo:
+  written = []
+  if shards:
+    order = task_order(len(parts), task_index, num_tasks)
+    todo = [(parts[j], _part_path(part_dir, parts[j])) for j in order]
+    logging.info(
+        "%d input file(s), %.1f MB -> %d output file(s) (%d to write here), "
+        "%d window(s) of ~%.2f MB, %d worker(s)", len(input_files),
+        sum(sizes) / 1e6, len(outputs), len(shards), len(todo),
+        config.window_bytes / 1e6, num_workers)
+    builder = _WindowBuilder(tokenizer, config)
+    results_by_part = {}
     _build_parts(builder, todo, num_workers, mp_context, results_by_part,
                  start_time)
-  for j in sorted(results_by_part):
-    total.add(results_by_part[j])
-
-  written = []
-  for k in shards:
-    shard_parts = [path for part, path in todo if part.shard == k]
-    instances = sum(results_by_part[j].instances
-                    for j, (part, _) in enumerate(todo) if part.shard == k)
-    if not instances:
-      logging.warning("%s holds no instance: its share of the input has no "
-                      "document start (use fewer output files).", outputs[k])
-    _write_atomic(outputs[k], _concatenate(shard_parts))
-    _write_atomic(_marker_path(outputs[k]), [fingerprint.encode("ascii")])
-    shutil.rmtree(_part_dir(outputs[k], fingerprint), ignore_errors=True)
-    written.append(outputs[k])
-  if shards and total.documents == 0 and not skipped and len(shards) == len(
-      outputs):
-    for path in written:
-      os.remove(path)
-    raise ValueError("No text found in %s." % (input_files,))
-  if total.single_document_windows:
-    logging.warning(
-        "%d window(s) held a single document: their random next segments "
-        "come from the same document. Use a larger window.",
-        total.single_document_windows)
+    stats_by_window = {todo[j][0].index: results_by_part[j]
+                       for j in results_by_part}
+    for w in sorted(stats_by_window):
+      total.add(stats_by_window[w])
+    if total.documents == 0:
+      shutil.rmtree(part_dir, ignore_errors=True)
+      raise ValueError("No text found in %s." % (input_files,))
+    if total.instances < len(outputs):
+      raise ValueError(
+          "The input makes %d instance(s), too few for %d output files: "
+          "%d of them would be empty. Name at most %d output file(s), or "
+          "give more text or a larger --dupe_factor." %
+          (total.instances, len(outputs), len(outputs) - total.instances,
+           total.instances))
+    _deal([_part_path(part_dir, part) for part in parts], outputs, shards,
+          start_time)
+    for k in shards:
+      _write_atomic(_marker_path(outputs[k]),
+                    [output_fingerprint.encode("ascii")])
+      written.append(outputs[k])
+    if total.single_document_windows:
+      logging.warning(
+          "%d window(s) held a single document: their random next segments "
+          "come from the same document. Use a larger window.",
+          total.single_document_windows)
+  if all(_is_complete(path, output_fingerprint) for path in outputs):
+    shutil.rmtree(part_dir, ignore_errors=True)
+  elif num_tasks > 1:
+    logging.info("The part files stay in %s until every task has written "
+                 "its outputs (the last one removes them).", part_dir)
   seconds = time.time() - start_time
   logging.info("Wrote %d file(s) (%d skipped, complete) in %.1fs: %s",
                len(written), len(skipped), seconds, total)
   return Summary(outputs, written, skipped, total, seconds)
+
+
+def _deal(part_paths, outputs, shards, start_time):
+  """Writes outputs[k] for k in `shards`: record g of the parts (in order)
+  goes to output g % len(outputs). Each output is written under a temporary
+  name and renamed once all of them are complete."""
+  num_outputs = len(outputs)
+  tmp = {k: "%s.tmp-%s" % (outputs[k], uuid.uuid4().hex[:8]) for k in shards}
+  writers = {}
+  counts = dict.fromkeys(shards, 0)
+  last_log = time.time()
+  try:
+    for k in shards:
+      os.makedirs(os.path.dirname(os.path.abspath(outputs[k])), exist_ok=True)
+      writers[k] = open(tmp[k], "wb")
+    g = 0
+    for j, path in enumerate(part_paths):
+      for record in tfrecord.iter_framed_records(path):
+        writer = writers.get(g % num_outputs)
+        if writer is not None:
+          writer.write(record)
+          counts[g % num_outputs] += 1
+        g += 1
+      now = time.time()
+      if now - last_log > _LOG_EVERY_SECONDS:
+        last_log = now
+        logging.info("Dealing instances to the output files: window %d/%d, "
+                     "%d instances (%.0fs)", j + 1, len(part_paths), g,
+                     now - start_time)
+    for writer in writers.values():
+      writer.close()
+    for k in shards:
+      os.replace(tmp[k], outputs[k])
+  except BaseException:
+    for k, writer in writers.items():
+      writer.close()
+      if os.path.exists(tmp[k]):
+        os.remove(tmp[k])
+    raise
+  logging.info("Dealt %d instances round-robin over %d output file(s): %s "
+               "here.", g, num_outputs,
+               ", ".join("%s %d" % (os.path.basename(outputs[k]), counts[k])
+                         for k in shards))
 
 
 def _marker_path(path):
@@ -659,16 +730,6 @@ def _is_complete(path, fingerprint):
     return False
   with open(marker, "rb") as f:
     return f.read().decode("ascii", "replace").strip() == fingerprint
-
-
-def _concatenate(paths):
-  for path in paths:
-    with open(path, "rb") as reader:
-      while True:
-        chunk = reader.read(1 << 22)
-        if not chunk:
-          break
-        yield chunk
 
 
 def _build_parts(builder, todo, num_workers, mp_context, results_by_part,
