@@ -7,13 +7,15 @@ one sentence per line, a blank line between documents, sharded into
 Inputs (`--input_format`, guessed from the names by default):
   * `wikipedia`: a MediaWiki XML export (`.xml` or `.xml.bz2`, e.g.
     `enwiki-latest-pages-articles.xml.bz2`), streamed with `mwxml` (never
-    loaded whole). Kept: articles (namespace 0) that are not redirects nor
-    disambiguation pages. The wikitext is parsed with `mwparserfromhell` and
-    rendered to plain text: templates, references, tables, galleries,
-    comments, files/images, categories, interlanguage links and HTML tags
-    are removed (the text of bold, italic and other inline tags stays),
-    headings are dropped, and so are lists and the sections that are lists
-    of links ("References", "External links", "See also", ...).
+    loaded whole; `<siteinfo>` is optional, see `iter_wikipedia_pages` for
+    how namespaces are told). Kept: articles (namespace 0) that are not
+    redirects nor disambiguation pages. The wikitext is parsed with
+    `mwparserfromhell` and rendered to plain text: templates, references,
+    tables, galleries, comments, files/images, categories, interlanguage
+    links and HTML tags are removed (the text of bold, italic and other
+    inline tags stays), headings are dropped, and so are lists and the
+    sections that are lists of links ("References", "External links", "See
+    also", ...).
   * `json`: WikiExtractor-style JSON lines ({"title": ..., "text": ...}; the
     text's lines are paragraphs).
   * `books`: a directory (or files) of plain-text books: wrapped lines, blank
@@ -245,29 +247,153 @@ def _open_text(path):
   return pretraining.open_file(path, "rb")
 
 
+# MediaWiki's default namespaces and Wikipedia's extra ones (canonical names
+# and the core aliases "Image"/"Image talk"), by number: how pages without
+# <ns> are placed in an export without <siteinfo>.
+_DEFAULT_NAMESPACES = {
+    "Media": -2, "Special": -1, "Talk": 1, "User": 2, "User talk": 3,
+    "Project": 4, "Wikipedia": 4, "Project talk": 5, "Wikipedia talk": 5,
+    "File": 6, "Image": 6, "File talk": 7, "Image talk": 7, "MediaWiki": 8,
+    "MediaWiki talk": 9, "Template": 10, "Template talk": 11, "Help": 12,
+    "Help talk": 13, "Category": 14, "Category talk": 15, "Portal": 100,
+    "Portal talk": 101, "Draft": 118, "Draft talk": 119, "TimedText": 710,
+    "TimedText talk": 711, "Module": 828, "Module talk": 829,
+}
+
+
+class _NamespaceNames(dict):
+  """A namespace map for mwxml ({name: mwxml.Namespace}) that looks names up
+  as MediaWiki does: case-insensitively, with "_" read as " "."""
+
+  @staticmethod
+  def key(name):
+    return " ".join(name.replace("_", " ").split()).lower()
+
+  def __contains__(self, name):
+    return dict.__contains__(self, self.key(name))
+
+  def __getitem__(self, name):
+    return dict.__getitem__(self, self.key(name))
+
+
+def _default_namespace_map():
+  import mwxml  # pylint: disable=g-import-not-at-top
+  return _NamespaceNames(
+      (_NamespaceNames.key(name), mwxml.Namespace(number, name))
+      for name, number in _DEFAULT_NAMESPACES.items())
+
+
+class _NotADump(Exception):
+  """The XML is well-formed so far but not a MediaWiki export."""
+
+
+def _open_dump(reader):
+  """Reads an export's header up to its first page; returns a page iterator.
+
+  `mwxml.Dump.from_file` (mwxml 0.3.8) refuses an export without <siteinfo>,
+  which the export schema makes optional, so this does its work without
+  that requirement, with mwxml's own element and page readers. With
+  <siteinfo>, its <namespaces> are the namespace map (as in mwxml); without,
+  `_default_namespace_map()`. mwxml trusts a page's <ns> and uses the map
+  only for a page without one.
+
+  Args:
+    reader: binary file object of the XML.
+
+  Returns:
+    An iterator of `mwxml.Page` (<logitem>s are passed over), which raises
+    `mwxml.errors.MalformedXML` or `xml.etree.ElementTree.ParseError` if the
+    rest of the file is not an export.
+
+  Raises:
+    _NotADump, mwxml.errors.MalformedXML, xml.etree.ElementTree.ParseError
+    (or any error of reading the file) if the header is not an export's.
+  """
+  import mwxml  # pylint: disable=g-import-not-at-top
+  from mwxml import element_iterator  # pylint: disable=g-import-not-at-top
+  # Not ElementIterator.from_file, which puts the next 500 bytes of the file
+  # into the message of a ParseError.
+  pointer = element_iterator.EventPointer.from_file(reader)
+  _, element = next(pointer)
+  root = element_iterator.ElementIterator(element, pointer)
+  if root.tag != "mediawiki":
+    raise _NotADump("expected the root element <mediawiki>, found <%s>" %
+                    root.tag)
+  site_info = None
+  first_item = None
+  for child in root:
+    if child.tag == "siteinfo" and site_info is None:
+      site_info = mwxml.SiteInfo.from_element(child)
+    elif child.tag in ("page", "logitem"):
+      first_item = child
+      break
+    else:
+      raise _NotADump("expected <siteinfo>, <page> or <logitem> in "
+                      "<mediawiki>, found <%s>" % child.tag)
+  if site_info is None:
+    namespace_map = _default_namespace_map()
+  elif site_info.namespaces is None:
+    namespace_map = None  # mwxml: every page without <ns> is an article
+  else:
+    namespace_map = {ns.name: ns for ns in site_info.namespaces}
+  items = mwxml.Dump.load_items(first_item, root, namespace_map)
+  return (item for item in items if isinstance(item, mwxml.Page))
+
+
 def iter_wikipedia_pages(path, stats):
   """Yields (title, wikitext) of the namespace-0 non-redirect pages.
 
-  Redirects and other namespaces are counted in `stats` as skipped.
+  Redirects and other namespaces are counted in `stats` as skipped. The text
+  is the page's last revision's.
+
+  A page's namespace is its <ns> element. For a page without <ns> (older
+  export schemas), it comes from the title's prefix: with <siteinfo>, a
+  namespace name listed in its <namespaces> (if it lists none, every such
+  page is an article); without <siteinfo> (which the schema makes optional),
+  one of MediaWiki's default namespaces or Wikipedia's extra ones
+  (`_DEFAULT_NAMESPACES`: "Talk:", "User:", "Wikipedia:", "Project:",
+  "File:", "Image:", "Template:", "Category:", "Help:", "Portal:", "Draft:",
+  "MediaWiki:", "Module:", "TimedText:" and their talk namespaces; case does
+  not matter, "_" reads as a space). A title with no such prefix is an
+  article, and so is one with a space after the prefix's colon (mwxml's
+  rule). So another wiki's own project namespace (e.g. "Wikibooks:") is only
+  told apart by <ns> or <siteinfo>.
+
+  Raises:
+    ValueError: naming `path`, if it is not a MediaWiki XML export (the
+      root element <mediawiki>, then <siteinfo> or pages), or if it is
+      malformed or cut off after its first pages.
   """
   import mwxml  # pylint: disable=g-import-not-at-top
+  malformed = (mwxml.errors.MalformedXML, SyntaxError, ValueError, EOFError)
   with _open_text(path) as reader:
     try:
-      dump = mwxml.Dump.from_file(reader)
+      pages = _open_dump(reader)
     except Exception as e:  # pylint: disable=broad-except
-      raise ValueError("%s: not a MediaWiki XML dump (%s: %s)" %
-                       (path, type(e).__name__, e))
-    for page in dump:
-      stats.read += 1
-      if page.namespace != 0:
-        stats.skip("not an article (namespace %d)" % page.namespace)
-        continue
-      if page.redirect:
-        stats.skip("redirect")
-        continue
-      text = None
-      for revision in page:
-        text = revision.text
+      detail = (str(e) if isinstance(e, _NotADump) else
+                "%s: %s" % (type(e).__name__, e))
+      raise ValueError("%s: not a MediaWiki XML dump (%s)" % (path, detail))
+    num_pages = 0
+    while True:
+      try:
+        page = next(pages, None)
+        if page is None:
+          break
+        num_pages += 1
+        stats.read += 1
+        if page.namespace != 0:
+          stats.skip("not an article (namespace %d)" % page.namespace)
+          continue
+        if page.redirect:
+          stats.skip("redirect")
+          continue
+        text = None
+        for revision in page:
+          text = revision.text
+      except malformed as e:
+        raise ValueError("%s: malformed or cut-off MediaWiki XML dump (after "
+                         "%d pages: %s: %s)" %
+                         (path, num_pages, type(e).__name__, e))
       text = text or ""
       if text.lstrip()[:9].lower() == "#redirect":
         stats.skip("redirect")
