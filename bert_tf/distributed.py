@@ -1,8 +1,7 @@
 """Scaling a training run: Horovod data parallelism, mixed precision, XLA.
 
-What the three training drivers (`tasks.classifier`, `tasks.squad_runner`,
-`pretrainer`) share about how a run is spread over processes and how it
-computes, in one place:
+How the training driver (`bert_tf.driver`) spreads a run over processes and
+how it computes, in one place:
 
 * `ScaleConfig`: the settings, by their flag names (`--use_horovod`,
   `--horovod_fp16_allreduce`, `--scale_learning_rate_by_workers`,
@@ -18,8 +17,10 @@ computes, in one place:
 
 Data parallelism with Horovod (`horovodrun -np N python run_*.py
 --use_horovod ...`): every process builds the same graph and trains on its
-own shard of the input (by file when there are at least N files, by record
-otherwise; see `input_pipeline.file_based_input_fn_builder`). Batch sizes are
+own share of the input, decided before the first step from the files'
+record counts (`Context.input_share`): by file when the files can be dealt so
+that the shares are about equal, by record otherwise; a job where some rank
+would get no record stops on every rank with a message naming it. Batch sizes are
 per process: one update sees `train_batch_size * num_accumulation_steps * N`
 examples. Each process sees one GPU (its local rank) and an equal share of
 the CPU cores. Gradients are averaged with one allreduce per applied update
@@ -36,6 +37,7 @@ This module never reads absl FLAGS.
 
 import atexit
 import dataclasses
+import json
 import os
 import shutil
 import tempfile
@@ -210,6 +212,7 @@ class Context(object):
     self._scratch = None
     self._broadcasts = 0
     self._gpus = None
+    self._shares = {}
 
   # -- settings -------------------------------------------------------------
 
@@ -248,6 +251,103 @@ class Context(object):
                         self.rank, self.rank + self.size, self.size,
                         num_files, self.size)
     return dict(num_shards=self.size, shard_index=self.rank)
+
+  def input_share(self, record_files):
+    """This process's training files and `file_based_input_fn_builder`
+    sharding arguments, decided before the first step.
+
+    Every process counts the records of `record_files` and plans the
+    shares with `input_pipeline.plan_input_shares` (by file when that is
+    balanced, else by record). The processes then compare what they found
+    (one allgather), so they all go on or all stop together: a plan where a
+    rank would get no record, a file one rank cannot read, or files that
+    differ between machines raise the same ValueError on every rank, naming
+    the rank, its files and their record counts, instead of one rank leaving
+    the job while the others wait in a collective.
+
+    Returns:
+      (files, kwargs): the files to pass to the builder and its
+      num_shards / shard_index / shard_by arguments.
+    """
+    record_files = list(record_files)
+    if self.size <= 1:
+      return record_files, dict(num_shards=1, shard_index=0)
+    key = tuple(record_files)
+    cached = self._shares.get(key)
+    if cached is None:
+      cached = self._plan_share(record_files)
+      self._shares[key] = cached
+    share = cached
+    if share.by == "file":
+      return list(share.files), dict(num_shards=1, shard_index=0)
+    return list(share.files), dict(num_shards=share.num_shards,
+                                   shard_index=share.shard_index,
+                                   shard_by="record")
+
+  def _plan_share(self, record_files):
+    report = {"rank": self.rank, "host": host.hostname()}
+    try:
+      counts = input_pipeline.count_records_of(record_files)
+      report["counts"] = counts
+      shares = input_pipeline.plan_input_shares(record_files, self.size,
+                                                counts)
+    except ValueError as e:
+      report["error"] = str(e)
+    reports = [json.loads(r) for r in self.allgather_bytes(
+        json.dumps(report).encode("utf-8"))]
+    failed = [r for r in reports if "error" in r]
+    if failed:
+      first = failed[0]
+      if len(failed) == len(reports) and len(
+          {r["error"] for r in failed}) == 1:
+        where = ""  # the same on every rank: the plan itself
+      else:
+        where = "rank %d (host %s): " % (first["rank"], first["host"])
+      raise input_pipeline.InputShareError(
+          "Training input of %d processes, checked before the first step: "
+          "%s%s" % (self.size, where, first["error"]))
+    for other in reports[1:]:
+      if other["counts"] != reports[0]["counts"]:
+        differ = ", ".join(
+            "%s (rank 0: %d, rank %d: %d)" % (f, a, other["rank"], b)
+            for f, a, b in zip(record_files, reports[0]["counts"],
+                               other["counts"]) if a != b)
+        raise input_pipeline.InputShareError(
+            "Rank %d (host %s) sees other training files than rank 0 (host "
+            "%s): %s. Every machine must see the same files at the same "
+            "paths (a shared filesystem, or identical copies)." % (
+                other["rank"], other["host"], reports[0]["host"], differ))
+    by_file = dict(zip(record_files, counts))
+    lines = input_pipeline.describe_input_shares(shares, by_file)
+    if self.is_chief:
+      tf.logging.info("Training input over %d processes, by %s (%d records "
+                      "in %d files):\n  %s", self.size, shares[0].by,
+                      sum(counts), len(record_files), "\n  ".join(lines))
+    tf.logging.info("Input share of %s", lines[self.rank])
+    return shares[self.rank]
+
+  def allgather_bytes(self, data):
+    """Every rank's `data` (bytes), in rank order, on every rank."""
+    if self.hvd is None or self.size == 1:
+      return [data]
+    self._broadcasts += 1
+    with tf.Graph().as_default():
+      with tf.device("/cpu:0"):
+        payload = tf.constant(list(data) or [0], tf.uint8)
+        length = tf.constant([len(data)], tf.int64)
+        lengths = self.hvd.allgather(
+            length, name="bert_tf_gather_len_%d" % self._broadcasts)
+        values = self.hvd.allgather(
+            payload, name="bert_tf_gather_%d" % self._broadcasts)
+      with tf.Session(config=self.session_config()) as sess:
+        lengths, values = sess.run([lengths, values])
+    out = []
+    start = 0
+    values = bytes(values.tolist())
+    for n in lengths.tolist():
+      out.append(values[start:start + n])
+      start += max(n, 1)
+    return out
 
   def optimizer_kwargs(self):
     """Keyword arguments of `optimization.create_optimizer`."""
@@ -385,12 +485,12 @@ class Context(object):
     Returns:
       The ThroughputHook summary (None when there was nothing to train).
     """
+    files, shard_kwargs = self.input_share(record_files)
     input_fn = input_pipeline.file_based_input_fn_builder(
-        record_files, name_to_features, is_training=True, drop_remainder=True,
+        files, name_to_features, is_training=True, drop_remainder=True,
         seed=cfg.random_seed, use_bucketing=use_bucketing,
         bucket_width=runtime.bucket_width(cfg),
-        shuffle_buffer=cfg.shuffle_buffer,
-        **self.input_shard(len(record_files)))
+        shuffle_buffer=cfg.shuffle_buffer, **shard_kwargs)
     train_steps, input_fn = runtime.train_chunk(
         input_fn, cfg.output_dir, num_train_steps, train_to_step,
         num_accumulation_steps=self.num_accumulation_steps)

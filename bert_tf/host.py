@@ -6,6 +6,7 @@ is unreadable the CPU has no known flags.
 
 import os
 import platform
+import socket
 
 # CPU flags of native bfloat16 arithmetic (AVX512-BF16, AMX).
 NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
@@ -62,3 +63,8 @@ def bf16_note(flags=None):
   return ("this CPU has no AVX512: the graph is still rewritten to "
           "bfloat16, but oneDNN cannot run it and TensorFlow's generic "
           "kernels do, without the fusions, which is slower than float32")
+
+
+def hostname():
+  """This machine's host name (for messages naming a machine)."""
+  return socket.gethostname()

@@ -170,8 +170,116 @@ DEFAULT_LENGTH_MULTIPLE = 8
 DEFAULT_BUCKET_WIDTH = 8
 
 
+InputShare = collections.namedtuple(
+    "InputShare", ["rank", "by", "files", "records", "num_shards",
+                   "shard_index"])
+InputShare.__doc__ = """What one process (rank) of a data-parallel job reads.
+
+Attributes:
+  rank: the process.
+  by: "file" (it reads `files` whole) or "record" (it reads every
+    `num_shards`-th record of all the files, from `shard_index`).
+  files: the files it opens, in order.
+  records: how many records its share holds.
+  num_shards, shard_index: the `file_based_input_fn_builder` arguments
+    (1 and 0 when by file).
+"""
+
+# By file only while the smallest share holds at least this fraction of the
+# largest one.
+SHARE_BALANCE = 0.9
+
+
+class InputShareError(ValueError):
+  """Some process of a data-parallel job would get no training records."""
+
+
+def count_records_of(paths):
+  """Record counts of TFRecord files: from the record headers for local
+  files (`tfrecord.count_records`, no data read), by reading for others."""
+  from bert_tf import tfrecord  # pylint: disable=g-import-not-at-top
+  counts = []
+  for path in paths:
+    if "://" in path:
+      counts.append(count_records(path))
+    else:
+      try:
+        counts.append(tfrecord.count_records(path))
+      except ValueError as e:
+        raise ValueError("%s; expected a TFRecord file of training records."
+                         % e) from None
+  return counts
+
+
+def plan_input_shares(files, num_shards, counts, balance=SHARE_BALANCE):
+  """Splits training files over `num_shards` processes so none starves.
+
+  By file when the files can be dealt so that every process gets records
+  and the smallest share holds at least `balance` of the largest (files go,
+  largest first, to the process with the fewest records so far; ties by
+  order, so every process computes the same plan); otherwise by record:
+  every process reads all the files and keeps every num_shards-th record of
+  the one stream (shares differ by at most one record).
+
+  Args:
+    files: list of TFRecord paths, in order.
+    num_shards: number of processes.
+    counts: list of their record counts.
+    balance: see above.
+
+  Returns:
+    list of InputShare, one per rank.
+
+  Raises:
+    InputShareError: fewer records than processes (some rank would have
+      none), naming the ranks, the files and their counts.
+  """
+  total = sum(counts)
+  if num_shards <= 1:
+    return [InputShare(0, "file", list(files), total, 1, 0)]
+  if total < num_shards:
+    listing = ", ".join("%s (%d)" % (f, c) for f, c in zip(files, counts))
+    raise InputShareError(
+        "%d training record(s) in %d file(s) for %d processes: rank(s) %s "
+        "would get none, train 0 steps and leave the others waiting. Files "
+        "and their record counts: %s. Give at least one record per process "
+        "(more data, or fewer processes)." % (
+            total, len(files), num_shards,
+            ", ".join(str(r) for r in range(total, num_shards)), listing))
+  if len(files) >= num_shards:
+    loads = [0] * num_shards
+    assigned = [[] for _ in range(num_shards)]
+    for index in sorted(range(len(files)), key=lambda i: (-counts[i], i)):
+      rank = min(range(num_shards), key=lambda r: (loads[r], r))
+      assigned[rank].append(index)
+      loads[rank] += counts[index]
+    if min(loads) > 0 and min(loads) >= balance * max(loads):
+      return [InputShare(r, "file", [files[i] for i in sorted(assigned[r])],
+                         loads[r], 1, 0) for r in range(num_shards)]
+  return [InputShare(r, "record", list(files),
+                     len(range(r, total, num_shards)), num_shards, r)
+          for r in range(num_shards)]
+
+
+def describe_input_shares(shares, counts_by_file):
+  """One line per rank: how it reads and how many records it holds."""
+  lines = []
+  for share in shares:
+    if share.by == "file":
+      lines.append("rank %d: %d record(s) in %s" % (
+          share.rank, share.records, ", ".join(
+              "%s (%d)" % (os.path.basename(f), counts_by_file[f])
+              for f in share.files)))
+    else:
+      lines.append("rank %d: %d record(s), every %d-th of %d file(s) from "
+                   "record %d" % (share.rank, share.records, share.num_shards,
+                                  len(share.files), share.shard_index))
+  return lines
+
+
 def file_based_input_fn_builder(input_files, name_to_features, is_training,
                                 drop_remainder, num_shards=1, shard_index=0,
+                                shard_by="auto",
                                 shuffle_buffer=100, seed=None,
                                 num_cpu_threads=4, cycle_length=None,
                                 use_bucketing=False, bucket_boundaries=None,
@@ -187,6 +295,11 @@ def file_based_input_fn_builder(input_files, name_to_features, is_training,
     drop_remainder: keep batch shapes static (TPU).
     num_shards, shard_index: per-worker sharding (Horovod): by file when there
       are at least `num_shards` files, otherwise by record. Never duplicated.
+      (`distributed.Context.input_share` decides with the record counts,
+      `plan_input_shares`, and passes one process's files or
+      `shard_by="record"`.)
+    shard_by: "auto" (as above) or "record" (by record whatever the number
+      of files).
     shuffle_buffer: records held for shuffling in training (the
       reference's 100: each epoch is the file order perturbed by about that
       many places); 0 or less holds them all (this process's shard), so
@@ -223,7 +336,7 @@ def file_based_input_fn_builder(input_files, name_to_features, is_training,
   def input_fn(params):
     batch_size = params["batch_size"]
     files = input_files
-    if num_shards > 1 and len(files) >= num_shards:
+    if num_shards > 1 and len(files) >= num_shards and shard_by != "record":
       files = files[shard_index::num_shards]
       record_shard = False
     else:

@@ -19,6 +19,7 @@ from bert_tf import distributed
 from bert_tf import input_pipeline
 from bert_tf import modeling
 from bert_tf import optimization
+from bert_tf import tfrecord
 from bert_tf.heads import ClassificationHead
 from bert_tf.tasks import classifier
 from test_classifier import write_mrpc_like
@@ -384,6 +385,10 @@ def test_context_for_a_non_chief_rank(tmp_path):
   assert dist.effective_batch_size(8) == 8 * 4 * 4
   assert dist.learning_rate(1e-4) == 1e-4  # not scaled unless asked
   assert dist.input_shard(10) == dict(num_shards=4, shard_index=3)
+  # One process alone reads every file (no collective, no counting).
+  alone = distributed.Context(cfg, None)
+  assert alone.input_share(["x", "y"]) == (["x", "y"], dict(
+      num_shards=1, shard_index=0))
   config = dist.session_config()
   cpus = len(os.sched_getaffinity(0))
   assert config.intra_op_parallelism_threads == max(1, cpus // 2)
@@ -468,3 +473,79 @@ def test_use_horovod_without_horovod_is_a_clear_error(tmp_path,
                         text=True, timeout=120, cwd=ROOT)
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+def _hvd_pretraining(tmp_path, pattern, out, config_file, np_=2, steps=6,
+                     seq=64, pred=10, timeout=240):
+  """horovodrun --gloo -np N on run_pretraining.py (the script, as a user
+  runs it); returns the CompletedProcess."""
+  cmd = [HOROVODRUN, "--gloo", "-np", str(np_), "-H", "localhost:%d" % np_,
+         sys.executable, os.path.join(ROOT, "run_pretraining.py"),
+         "--use_horovod", "--input_file=" + pattern, "--do_train=True",
+         "--train_batch_size=4", "--num_train_steps=%d" % steps,
+         "--num_warmup_steps=1", "--bert_config_file=" + config_file,
+         "--output_dir=" + str(out), "--max_seq_length=%d" % seq,
+         "--max_predictions_per_seq=%d" % pred, "--save_checkpoints_steps=3"]
+  return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                        cwd=str(tmp_path))
+
+
+def test_reference_command_lines_on_two_ranks(tmp_path, corpus_dir,
+                                              minilm_dir):
+  """create_pretraining_data.py with two outputs, then 2 ranks on
+  '*.tfrecord': both files usable, both ranks train; a pattern of one full
+  and one empty file is shared by record; one record for two ranks stops
+  both before the first step, naming the rank and the file."""
+  _require_horovod()
+  created = subprocess.run([
+      sys.executable, os.path.join(ROOT, "create_pretraining_data.py"),
+      "--input_file=%s" % (corpus_dir / "sample_text.txt"),
+      "--output_file=a.tfrecord,b.tfrecord",
+      "--vocab_file=%s" % (minilm_dir / "vocab.txt"), "--max_seq_length=64",
+      "--max_predictions_per_seq=10", "--dupe_factor=20"],
+      capture_output=True, text=True, cwd=str(tmp_path), timeout=120)
+  assert created.returncode == 0, created.stderr[-3000:]
+  counts = [input_pipeline.count_records(str(tmp_path / n))
+            for n in ("a.tfrecord", "b.tfrecord")]
+  assert min(counts) > 100 and abs(counts[0] - counts[1]) <= 1, counts
+  config_file = write_tiny_config(tmp_path / "bert_config.json",
+                                  vocab_size=30522)
+
+  run = _hvd_pretraining(tmp_path, str(tmp_path / "*.tfrecord"),
+                         tmp_path / "out", config_file)
+  output = run.stdout + run.stderr
+  assert run.returncode == 0, output[-6000:]
+  assert "Input share of rank 1: %d record(s) in b.tfrecord" % counts[1] in (
+      output)
+  assert output.count("Loss for final step") == 2
+  assert tf.train.latest_checkpoint(str(tmp_path / "out")).endswith("-6")
+
+  # One file with every record, one empty (what the old writer made).
+  (tmp_path / "uneven").mkdir()
+  os.rename(tmp_path / "a.tfrecord", tmp_path / "uneven" / "a.tfrecord")
+  (tmp_path / "uneven" / "b.tfrecord").write_bytes(b"")
+  run = _hvd_pretraining(tmp_path, str(tmp_path / "uneven" / "*.tfrecord"),
+                         tmp_path / "out2", config_file)
+  output = run.stdout + run.stderr
+  assert run.returncode == 0, output[-6000:]
+  half = counts[0] // 2
+  assert ("Input share of rank 1: %d record(s), every 2-th of 2 file(s)" %
+          (counts[0] - half)) in output
+  assert output.count("Loss for final step") == 2
+
+  # Fewer records than ranks: both ranks stop before training, same message.
+  (tmp_path / "one").mkdir()
+  with open(tmp_path / "one" / "x.tfrecord", "wb") as f:
+    f.write(next(iter(tfrecord.iter_framed_records(
+        str(tmp_path / "uneven" / "a.tfrecord")))))
+  run = _hvd_pretraining(tmp_path, str(tmp_path / "one" / "*.tfrecord"),
+                         tmp_path / "out3", config_file, timeout=120)
+  output = run.stdout + run.stderr
+  assert run.returncode != 0
+  message = ("1 training record(s) in 1 file(s) for 2 processes: rank(s) 1 "
+             "would get none")
+  assert "[0]<stderr>:error: Training input" in output and "[1]<stderr>:" \
+      "error: Training input" in output, output[-4000:]
+  assert output.count(message) == 2 and "x.tfrecord (1)" in output
+  assert "Loss for final step" not in output
+  assert not os.path.exists(tmp_path / "out3" / "checkpoint")
