@@ -36,6 +36,7 @@ This module never reads absl FLAGS.
 """
 
 import atexit
+import contextlib
 import dataclasses
 import json
 import os
@@ -55,6 +56,15 @@ DEFAULT_INIT_LOSS_SCALE = 2.0 ** 15
 
 class HorovodUnavailableError(ImportError, ValueError):
   """--use_horovod was asked for but Horovod (with TensorFlow) is missing."""
+
+
+class JobLostError(ConnectionError):
+  """A process of the Horovod job died or became unreachable mid-run."""
+
+
+# What Horovod's ops raise on every rank once its background loop stopped
+# (a peer closed its connections, or Gloo's timeout passed without a word).
+_HOROVOD_SHUT_DOWN = "Horovod has been shut down"
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -213,6 +223,7 @@ class Context(object):
     self._broadcasts = 0
     self._gpus = None
     self._shares = {}
+    self.roster = None  # [(rank, host)] once the ranks have met.
 
   # -- settings -------------------------------------------------------------
 
@@ -295,6 +306,7 @@ class Context(object):
       report["error"] = str(e)
     reports = [json.loads(r) for r in self.allgather_bytes(
         json.dumps(report).encode("utf-8"))]
+    self.roster = [(r["rank"], r["host"]) for r in reports]
     failed = [r for r in reports if "error" in r]
     if failed:
       first = failed[0]
@@ -326,6 +338,36 @@ class Context(object):
     tf.logging.info("Input share of %s", lines[self.rank])
     return shares[self.rank]
 
+  @contextlib.contextmanager
+  def lost_job_guard(self, output_dir=None):
+    """Turns Horovod's "has been shut down" error into a JobLostError.
+
+    Horovod stops its background loop on every surviving rank when a peer
+    closes its connections (its process died) or stays silent for Gloo's
+    timeout (`horovodrun --gloo-timeout-seconds`, HOROVOD_GLOO_TIMEOUT_SECONDS,
+    default 30 s; a link or machine that went away); each op then fails.
+    The error names this rank, the job's ranks and hosts and, on rank 0,
+    the last checkpoint to resume from.
+    """
+    try:
+      yield
+    except tf.errors.OpError as e:
+      if self.hvd is None or _HOROVOD_SHUT_DOWN not in (e.message or ""):
+        raise
+      roster = ", ".join("%d on %s" % item for item in self.roster or [])
+      where = ""
+      if self.is_chief and output_dir:
+        where = (" The last checkpoint in %s is step %d: start the same "
+                 "command again to resume from it." % (
+                     output_dir, runtime.checkpoint_step(output_dir)))
+      raise JobLostError(
+          "Rank %d (host %s) lost the Horovod job of %d processes%s: another "
+          "process died or stopped answering, so Horovod shut down (its "
+          "message above names the peer address; horovodrun's names the "
+          "process).%s" % (self.rank, host.hostname(), self.size,
+                           (" (ranks %s)" % roster) if roster else "",
+                           where)) from None
+
   def allgather_bytes(self, data):
     """Every rank's `data` (bytes), in rank order, on every rank."""
     if self.hvd is None or self.size == 1:
@@ -340,7 +382,8 @@ class Context(object):
         values = self.hvd.allgather(
             payload, name="bert_tf_gather_%d" % self._broadcasts)
       with tf.Session(config=self.session_config()) as sess:
-        lengths, values = sess.run([lengths, values])
+        with self.lost_job_guard():
+          lengths, values = sess.run([lengths, values])
     out = []
     start = 0
     values = bytes(values.tolist())
@@ -435,7 +478,8 @@ class Context(object):
             tf.constant(int(value), tf.int64), root_rank=0,
             name="bert_tf_broadcast_%d" % self._broadcasts)
       with tf.Session(config=self.session_config()) as sess:
-        return int(sess.run(out))
+        with self.lost_job_guard():
+          return int(sess.run(out))
 
   def train(self, estimator, input_fn, cfg, max_steps, extra_hooks=None):
     """Trains to global step `max_steps` on every process, with progress.
@@ -453,12 +497,13 @@ class Context(object):
         tf.logging.info("Already at global step %d of %d: nothing to train.",
                         start, max_steps)
         return None
-    return runtime.train_with_progress(
-        estimator, input_fn, cfg, cfg.train_batch_size, max_steps,
-        extra_hooks=(self.training_hooks(cfg.log_every_n_steps) +
-                     list(extra_hooks or [])),
-        examples_per_step=cfg.train_batch_size * self.size,
-        runs_per_step=self.num_accumulation_steps)
+    with self.lost_job_guard(cfg.output_dir):
+      return runtime.train_with_progress(
+          estimator, input_fn, cfg, cfg.train_batch_size, max_steps,
+          extra_hooks=(self.training_hooks(cfg.log_every_n_steps) +
+                       list(extra_hooks or [])),
+          examples_per_step=cfg.train_batch_size * self.size,
+          runs_per_step=self.num_accumulation_steps)
 
   def train_on_records(self, estimator, cfg, record_files, name_to_features,
                        num_train_steps, use_bucketing=False,

@@ -27,7 +27,8 @@ flags.disclaim_key_flags()
 # them with a message naming the file, line or tensor and what was expected):
 # the scripts print them as one `error: ...` line instead of a traceback.
 USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError,
-               NotADirectoryError, IsADirectoryError, PermissionError)
+               NotADirectoryError, IsADirectoryError, PermissionError,
+               ConnectionError)
 
 
 _DEFINERS = {bool: "bool", int: "integer", float: "float", str: "string",

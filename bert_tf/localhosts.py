@@ -210,7 +210,8 @@ class MultiHost:
       for the test's use); removed at close().
   """
 
-  def __init__(self, n=2, subnet=SUBNET, switch=None, startup_timeout=20.0):
+  def __init__(self, n=2, subnet=SUBNET, switch=None, startup_timeout=20.0,
+               cpus=None):
     """Describes the hosts; start() makes them.
 
     Args:
@@ -219,7 +220,14 @@ class MultiHost:
       switch: Join the hosts by a bridge in a switch namespace (True) or by
         a veth pair (False, 2 hosts only); None: a bridge for 3 hosts.
       startup_timeout: Seconds to wait for each sshd to accept logins.
+      cpus: Optional list, per host, of the CPUs it has (a `taskset -c`
+        list such as "0" or "0-1"): every command of the host, sshd and its
+        sessions included, runs on those CPUs only. None: all of them.
     """
+    if cpus is not None and len(cpus) != n:
+      raise ValueError("cpus needs one CPU list per host, got %r" % (cpus,))
+    self._cpus = list(cpus) if cpus is not None else [None] * n
+    self._private = {}  # Host name: [(backing dir, path)] of private_dir().
     if n not in (2, 3):
       raise ValueError("MultiHost makes 2 or 3 hosts, not %r" % (n,))
     self.n = n
@@ -476,9 +484,38 @@ Host *
     """
     if isinstance(cmd, str):
       cmd = ["/bin/sh", "-c", cmd]
-    return (["ip", "netns", "exec", self.netns(name), "unshare", "--uts",
-             "--", "/bin/sh", "-c", _WRAPPER, name, _hidden_dir()] +
-            list(cmd))
+    cpus = self._cpus[self.names.index(self._check(name))]
+    pin = ["taskset", "-c", str(cpus)] if cpus is not None else []
+    return (["ip", "netns", "exec", self.netns(name)] + pin +
+            ["unshare", "--uts", "--", "/bin/sh", "-c", _WRAPPER, name,
+             _hidden_dir()] + list(cmd))
+
+  def private_dir(self, name, path):
+    """Gives host NAME a directory of its own at PATH, as a local disk.
+
+    PATH (made if missing) stays shared for every other host, and for
+    commands started with run()/popen(); what host NAME's ssh sessions (so
+    the processes horovodrun or mpirun start there) see at PATH is instead an
+    empty directory of its own, bind-mounted in its sshd's mount namespace.
+    The mount is made again if its sshd is started again.
+
+    Returns:
+      The directory that backs NAME's PATH (to look at what NAME wrote).
+    """
+    path = os.path.abspath(path)
+    os.makedirs(path, exist_ok=True)
+    backing = tempfile.mkdtemp(prefix="private-%s-" % name, dir=self.tmpdir)
+    self._private.setdefault(self._check(name), []).append((backing, path))
+    self._mount_private(name, backing, path)
+    return backing
+
+  def _mount_private(self, name, backing, path):
+    pid = self.sshd_pid(name)
+    if pid is None:
+      raise RuntimeError("host %s has no sshd to give %s to" % (name, path))
+    subprocess.run(["nsenter", "-t", str(pid), "-m", "mount", "--bind",
+                    backing, path], check=True, capture_output=True,
+                   timeout=30)
 
   def run(self, name, cmd, **kwargs):
     """Runs CMD in host NAME and waits for it (subprocess.run).
@@ -572,6 +609,8 @@ Host *
         last = self.run(name, ["ssh", "-o", "ConnectTimeout=2", name,
                                "true"], timeout=15)
         if last.returncode == 0:
+          for backing, path in self._private.get(name, []):
+            self._mount_private(name, backing, path)
           return proc.pid
       if time.monotonic() > deadline:
         raise RuntimeError("sshd in %s does not take the test key after "
