@@ -40,6 +40,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import shutil
 import tempfile
 
@@ -62,9 +63,13 @@ class JobLostError(ConnectionError):
   """A process of the Horovod job died or became unreachable mid-run."""
 
 
-# What Horovod's ops raise on every rank once its background loop stopped
-# (a peer closed its connections, or Gloo's timeout passed without a word).
-_HOROVOD_SHUT_DOWN = "Horovod has been shut down"
+# What Horovod's ops raise once a peer is gone: on the rank that saw it, the
+# transport's own error (Gloo: "Read error [ADDRESS]: Connection reset by
+# peer", "Timed out waiting 30000ms for recv operation"); on the others,
+# "Horovod has been shut down".
+_HOROVOD_LOST = re.compile(
+    r"Horovod has been shut down|/gloo/|Timed out waiting \d+ms|"
+    r"Connection reset by peer|Connection closed by peer")
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -352,8 +357,13 @@ class Context(object):
     try:
       yield
     except tf.errors.OpError as e:
-      if self.hvd is None or _HOROVOD_SHUT_DOWN not in (e.message or ""):
+      text = e.message or ""
+      if self.hvd is None or not _HOROVOD_LOST.search(text):
         raise
+      cause = ""
+      if "Horovod has been shut down" not in text:
+        cause = " Horovod said: %s." % re.sub(
+            r"^\[[^\]]*\]\s*", "", text.strip().split("\n")[0])[:300]
       roster = ", ".join("%d on %s" % item for item in self.roster or [])
       where = ""
       if self.is_chief and output_dir:
@@ -364,9 +374,9 @@ class Context(object):
           "Rank %d (host %s) lost the Horovod job of %d processes%s: another "
           "process died or stopped answering, so Horovod shut down (its "
           "message above names the peer address; horovodrun's names the "
-          "process).%s" % (self.rank, host.hostname(), self.size,
-                           (" (ranks %s)" % roster) if roster else "",
-                           where)) from None
+          "process).%s%s" % (self.rank, host.hostname(), self.size,
+                             (" (ranks %s)" % roster) if roster else "",
+                             cause, where)) from None
 
   def allgather_bytes(self, data):
     """Every rank's `data` (bytes), in rank order, on every rank."""
