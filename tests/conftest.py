@@ -40,7 +40,8 @@ def shared_path(*parts):
 # started first, they run while the other worker takes the many short files,
 # instead of one worker finishing alone at the end.
 LONG_FILES = ("test_learning.py", "test_readme.py", "test_ner_runner.py",
-              "test_classifier.py", "test_squad_runner.py")
+              "test_classifier.py", "test_squad_runner.py",
+              "test_multinode.py")
 
 
 def pytest_collection_modifyitems(items):
