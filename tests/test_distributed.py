@@ -8,6 +8,7 @@ only when Horovod cannot be imported; the other tests need no Horovod.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -479,15 +480,20 @@ def _hvd_pretraining(tmp_path, pattern, out, config_file, np_=2, steps=6,
                      seq=64, pred=10, timeout=240):
   """horovodrun --gloo -np N on run_pretraining.py (the script, as a user
   runs it); returns the CompletedProcess."""
-  cmd = [HOROVODRUN, "--gloo", "-np", str(np_), "-H", "localhost:%d" % np_,
-         sys.executable, os.path.join(ROOT, "run_pretraining.py"),
-         "--use_horovod", "--input_file=" + pattern, "--do_train=True",
-         "--train_batch_size=4", "--num_train_steps=%d" % steps,
-         "--num_warmup_steps=1", "--bert_config_file=" + config_file,
-         "--output_dir=" + str(out), "--max_seq_length=%d" % seq,
-         "--max_predictions_per_seq=%d" % pred, "--save_checkpoints_steps=3"]
+  cmd = [HOROVODRUN, "--gloo", "-np", str(np_), "-H", "localhost:%d" % np_
+         ] + _hvd_pretraining_args(pattern, out, config_file, steps, seq, pred)
   return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                         cwd=str(tmp_path))
+
+
+def _hvd_pretraining_args(pattern, out, config_file, steps=6, seq=64,
+                          pred=10):
+  return [sys.executable, os.path.join(ROOT, "run_pretraining.py"),
+          "--use_horovod", "--input_file=" + pattern, "--do_train=True",
+          "--train_batch_size=4", "--num_train_steps=%d" % steps,
+          "--num_warmup_steps=1", "--bert_config_file=" + config_file,
+          "--output_dir=" + str(out), "--max_seq_length=%d" % seq,
+          "--max_predictions_per_seq=%d" % pred, "--save_checkpoints_steps=3"]
 
 
 def test_reference_command_lines_on_two_ranks(tmp_path, corpus_dir,
@@ -519,6 +525,28 @@ def test_reference_command_lines_on_two_ranks(tmp_path, corpus_dir,
       output)
   assert output.count("Loss for final step") == 2
   assert tf.train.latest_checkpoint(str(tmp_path / "out")).endswith("-6")
+
+  # The same over Open MPI (Horovod built with MPI: `make horovod` where
+  # mpicxx is installed, as .ci/run does).
+  mpirun = shutil.which("mpirun")
+  import horovod.tensorflow as hvd  # pylint: disable=g-import-not-at-top
+  if mpirun and hvd.mpi_built():
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1",
+               OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    run = subprocess.run(
+        [mpirun, "-np", "2", "-H", "localhost:2", "-bind-to", "none",
+         "-map-by", "slot", "-x", "PATH"] + _hvd_pretraining_args(
+             str(tmp_path / "*.tfrecord"), tmp_path / "out_mpi",
+             config_file), capture_output=True, text=True, timeout=240,
+        cwd=str(tmp_path), env=env)
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-6000:]
+    assert output.count("Loss for final step") == 2
+    assert tf.train.latest_checkpoint(str(tmp_path / "out_mpi")).endswith(
+        "-6")
+  elif os.environ.get("CI", "").lower() == "true":
+    pytest.fail("CI must run the mpirun test: Horovod was built without MPI "
+                "or mpirun is missing")
 
   # One file with every record, one empty (what the old writer made).
   (tmp_path / "uneven").mkdir()

@@ -9,9 +9,10 @@ directory on hostB is a directory of hostB's own (`private_dir`), so that
 * `create_pretraining_data.py --task_index=i --num_tasks=2`, one task per
   host at the same time: the same files, byte for byte, as one host writing
   all of them, on a shared output directory and on separate ones.
-* `horovodrun -np 2 -H hostA:1,hostB:1 python run_pretraining.py
-  --use_horovod ...` (Gloo) and `mpirun -np 2 -H hostA:1,hostB:1 ...` (Open
-  MPI): the evaluation loss and every variable after N steps equal those of
+* README's `horovodrun --gloo -np 2 -H hostA:1,hostB:1 python
+  run_pretraining.py --use_horovod ...` and `mpirun -np 2 -H hostA:1,hostB:1
+  ... python run_pretraining.py ...` (the launchers are read from README's
+  "Several machines" section): the evaluation loss and every variable after N steps equal those of
   the same job with 2 processes on one host (1e-6), and hostB's output
   directory stays empty.
 * `run_classifier.py` with evaluation during training on the two hosts.
@@ -30,8 +31,8 @@ import json
 import os
 import random
 import re
+import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -44,6 +45,7 @@ from conftest import TINY_VOCAB
 from multihost import start_multihost
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+README = os.path.join(ROOT, "README.md")
 BIN = os.path.dirname(sys.executable)
 HOROVODRUN = os.path.join(BIN, "horovodrun")
 MPIRUN = shutil.which("mpirun") or "/usr/bin/mpirun"
@@ -208,15 +210,37 @@ def _pretraining_flags(work, pattern, out, steps=STEPS, save_every=None):
           "--log_every_n_steps=%d" % (save_every or 1)]
 
 
+def readme_launcher(program):
+  """The launcher of README's "Several machines" command that starts with
+  PROGRAM (horovodrun, mpirun): its argv up to `python`."""
+  with open(README, encoding="utf-8") as f:
+    text = f.read()
+  section = text.split("### Several machines", 1)[1].split("\n## ", 1)[0]
+  for line in section.replace("\\\n", " ").splitlines():
+    if line.startswith(program + " "):
+      argv = shlex.split(line, comments=True)
+      return argv[:argv.index("python")]
+  raise AssertionError("README's Several machines section has no %s "
+                       "command" % program)
+
+
 def _horovodrun(host_list, command, timeout=None):
-  gloo = ["--gloo-timeout-seconds=%d" % GLOO_TIMEOUT] if timeout else []
-  return [HOROVODRUN, "--gloo", "-np", "2", "-H", host_list] + gloo + command
+  """README's horovodrun launcher, for HOST_LIST."""
+  launcher = readme_launcher("horovodrun")
+  assert launcher[launcher.index("-H") + 1] == "hostA:1,hostB:1"
+  launcher[launcher.index("-H") + 1] = host_list
+  if timeout:
+    launcher.append("--gloo-timeout-seconds=%d" % GLOO_TIMEOUT)
+  return [HOROVODRUN] + launcher[1:] + command
 
 
-def _mpirun(host_list, command):
-  return [MPIRUN, "--allow-run-as-root", "--tag-output", "-np", "2", "-H",
-          host_list, "-bind-to", "none", "-map-by", "slot", "-x", "PATH",
-          "-x", "PYTHONPATH", "-mca", "btl", "^openib"] + command
+def _mpirun(command):
+  """README's mpirun launcher (as root: Open MPI's variables allow it)."""
+  return [MPIRUN] + readme_launcher("mpirun")[1:] + command
+
+
+MPI_ENV = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+           "OMPI_MCA_orte_tag_output": "1"}
 
 
 def _eval(out):
@@ -283,10 +307,10 @@ def test_mpirun_on_two_hosts_equals_one_host(hosts, work, records,
   _require_horovod(mpi=True)
   out = str(work / "two_hosts_mpi")
   hostb_view = hosts.private_dir("hostB", out)
-  env = dict(os.environ, PYTHONPATH=ROOT)
   output = _ok(hosts.run("hostA", _mpirun(
-      "hostA:1,hostB:1", _pretraining_flags(work, records["pattern"], out)),
-                         timeout=300, cwd=str(work), env=env))
+      _pretraining_flags(work, records["pattern"], out)),
+                         timeout=300, cwd=str(work),
+                         env=dict(os.environ, **MPI_ENV)))
   assert "[1,1]<stderr>" in output  # rank 1, started by Open MPI's ssh
   _same_job(one_host_job, out)
   assert os.listdir(hostb_view) == []

@@ -59,7 +59,8 @@ VARIABLES = {"BERT_BASE_DIR": "bert_base", "GLUE_DIR": "glue",
              "SQUAD_DIR": "squad", "CONLL_DIR": "conll"}
 # Paths of the README -> paths under W.
 PATHS = {"/tmp/": "tmp/",
-         "../shared/models/minilm-l6-h384-uncased": "hf_minilm"}
+         "../shared/models/minilm-l6-h384-uncased": "hf_minilm",
+         "/shared/data/": "shared_data/"}
 # `--flag=...` and `--flag=configs/...`: the value the recipe leaves open.
 PLACEHOLDERS = {"vocab_file": "$BERT_BASE_DIR/vocab.txt",
                 "bert_config_file": "$BERT_BASE_DIR/bert_config.json",
@@ -91,6 +92,10 @@ FLAGS_ONLY = {
     r"^horovodrun -np 8 -H localhost:8 ": "needs 8 GPUs",
     r"^horovodrun -np 16 -H node1:8,node2:8 ": "needs two machines",
     r"^mpirun -np 16 -H node1:8,node2:8 ": "needs Open MPI on two machines",
+    r"^horovodrun --gloo -np 2 -H hostA:1,hostB:1 ":
+        "needs two hosts; tests/test_multinode.py runs its launcher on two",
+    r"^mpirun -np 2 -H hostA:1,hostB:1 ":
+        "needs two hosts; tests/test_multinode.py runs its launcher on two",
     r"^horovodrun --gloo -np 2 -H localhost:2 ":
         "needs Horovod, which `make test` builds; tests/test_distributed.py "
         "runs run_classifier.py this way (Gloo, 2 processes)",

@@ -26,7 +26,7 @@ class TFRunner(object):
   """One bert_tf graph and session for one mode."""
 
   def __init__(self, bert_config, cfg, mode, threads, hvd=None,
-               fusible=True, prune_last_layer=None):
+               fusible=True, prune_last_layer=None, fp16_allreduce=False):
     import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
     from bert_tf import heads  # pylint: disable=g-import-not-at-top
     from bert_tf import modeling  # pylint: disable=g-import-not-at-top
@@ -70,7 +70,8 @@ class TFRunner(object):
           kwargs["init_loss_scale"] = 2.0 ** 15
         if hvd is not None and hvd.size() > 1:
           from bert_tf import distributed  # pylint: disable=g-import-not-at-top
-          kwargs["gradient_reducer"] = distributed.make_gradient_allreduce(hvd)
+          kwargs["gradient_reducer"] = distributed.make_gradient_allreduce(
+              hvd, fp16_allreduce)
         train_op = optimization.create_optimizer(
             loss, 2e-5, 10000, 1000, False, fused=fusible, **kwargs)
         self.fetch = [train_op, loss]
