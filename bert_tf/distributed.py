@@ -18,11 +18,11 @@ how it computes, in one place:
 Data parallelism with Horovod (`horovodrun -np N python run_*.py
 --use_horovod ...`): every process builds the same graph and trains on its
 own share of the input, decided before the first step from the files'
-record counts (`Context.input_share`): by file when the files can be dealt so
-that the shares are about equal, by record otherwise; a job where some rank
-would get no record stops on every rank with a message naming it. Batch sizes are
-per process: one update sees `train_batch_size * num_accumulation_steps * N`
-examples. Each process sees one GPU (its local rank) and an equal share of
+record counts (`Context.input_share`): by file when the files can be dealt
+so that the shares are about equal, by record otherwise; a job where some
+rank would get no record stops on every rank with a message naming it.
+Batch sizes are per process: one update sees
+`train_batch_size * num_accumulation_steps * N` examples. Each process sees one GPU (its local rank) and an equal share of
 the CPU cores. Gradients are averaged with one allreduce per applied update
 (with gradient accumulation: of the accumulated gradient, once every k
 micro-steps), optionally sent as float16 (`horovod_fp16_allreduce`). The
@@ -301,13 +301,14 @@ class Context(object):
                                    shard_by="record")
 
   def _plan_share(self, record_files):
-    report = {"rank": self.rank, "host": host.hostname()}
+    report = {"rank": self.rank, "host": host.hostname(),
+              "files": record_files}
     try:
       counts = input_pipeline.count_records_of(record_files)
       report["counts"] = counts
       shares = input_pipeline.plan_input_shares(record_files, self.size,
                                                 counts)
-    except ValueError as e:
+    except (ValueError, OSError) as e:  # OSError: a file it cannot open
       report["error"] = str(e)
     reports = [json.loads(r) for r in self.allgather_bytes(
         json.dumps(report).encode("utf-8"))]
@@ -324,6 +325,18 @@ class Context(object):
           "Training input of %d processes, checked before the first step: "
           "%s%s" % (self.size, where, first["error"]))
     for other in reports[1:]:
+      if other["files"] != reports[0]["files"]:
+        raise input_pipeline.InputShareError(
+            "Rank %d (host %s) found other training files than rank 0 (host "
+            "%s): %d file(s); only there: %s; only on rank 0: %s. Every "
+            "machine must see the same files at the same paths (a shared "
+            "filesystem, or identical copies)." % (
+                other["rank"], other["host"], reports[0]["host"],
+                len(other["files"]),
+                sorted(set(other["files"]) - set(reports[0]["files"])) or
+                "none",
+                sorted(set(reports[0]["files"]) - set(other["files"])) or
+                "none"))
       if other["counts"] != reports[0]["counts"]:
         differ = ", ".join(
             "%s (rank 0: %d, rank %d: %d)" % (f, a, other["rank"], b)

@@ -1,4 +1,4 @@
-"""Two or three "hosts" on this one machine, for multi-node tests and benchmarks.
+"""Two or three "hosts" on one machine, for multi-node tests and benchmarks.
 
 Each host is a Linux network namespace with loopback up and one interface,
 `hv0` (the same name in every host, so that Horovod and Open MPI find a common

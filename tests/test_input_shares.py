@@ -106,3 +106,77 @@ def test_record_sharding_forced_with_enough_files(tmp_path):
   # write_examples deals 0, 2, 4, ... to p0 and 1, 3, ... to p1; the stream
   # is p0 then p1, and the ranks take alternate records of it.
   assert seen == [[0, 3, 4, 7, 8], [1, 2, 5, 6, 9]]
+
+
+class _TwoRanks(object):
+  """The `horovod.tensorflow` calls of `distributed.Context`, rank 0 of 2."""
+
+  def rank(self):
+    return 0
+
+  def size(self):
+    return 2
+
+  def local_rank(self):
+    return 0
+
+  def local_size(self):
+    return 1
+
+
+def _context_seeing(monkeypatch, other_report):
+  """Rank 0's Context whose allgather returns its own report and
+  `other_report(own)` as rank 1's."""
+  from bert_tf import distributed  # pylint: disable=g-import-not-at-top
+  import json  # pylint: disable=g-import-not-at-top
+  cfg = distributed.ScaleConfig(use_horovod=True)
+  context = distributed.Context(cfg, _TwoRanks())
+
+  def allgather(data):
+    own = json.loads(data)
+    return [data, json.dumps(other_report(dict(own))).encode()]
+
+  monkeypatch.setattr(context, "allgather_bytes", allgather)
+  return context
+
+
+def test_ranks_that_see_other_files_stop_together(tmp_path, monkeypatch):
+  files = [_write(tmp_path / ("r%d" % i), 10) for i in range(2)]
+
+  def fewer_files(own):
+    own.update(rank=1, host="hostB", files=files[:1], counts=[10])
+    return own
+
+  with pytest.raises(input_pipeline.InputShareError,
+                     match=r"Rank 1 \(host hostB\) found other training "
+                     r"files than rank 0.*1 file\(s\); only there: none; "
+                     r"only on rank 0: \['[^']*r1'\]"):
+    _context_seeing(monkeypatch, fewer_files).input_share(files)
+
+  def other_counts(own):
+    own.update(rank=1, host="hostB", counts=[10, 3])
+    return own
+
+  with pytest.raises(input_pipeline.InputShareError,
+                     match=r"Rank 1 \(host hostB\) sees other training files"
+                     r".*r1 \(rank 0: 10, rank 1: 3\)"):
+    _context_seeing(monkeypatch, other_counts).input_share(files)
+
+  def unreadable(own):
+    own.pop("counts")
+    own.update(rank=1, host="hostB", error="[Errno 2] No such file: r1")
+    return own
+
+  with pytest.raises(input_pipeline.InputShareError,
+                     match=r"checked before the first step: rank 1 \(host "
+                     r"hostB\): \[Errno 2\] No such file: r1"):
+    _context_seeing(monkeypatch, unreadable).input_share(files)
+
+  def agrees(own):
+    own.update(rank=1, host="hostB")
+    return own
+
+  context = _context_seeing(monkeypatch, agrees)
+  assert context.input_share(files) == ([files[0]], dict(num_shards=1,
+                                                         shard_index=0))
+  assert context.roster == [(0, context.roster[0][1]), (1, "hostB")]

@@ -12,9 +12,9 @@ directory on hostB is a directory of hostB's own (`private_dir`), so that
 * README's `horovodrun --gloo -np 2 -H hostA:1,hostB:1 python
   run_pretraining.py --use_horovod ...` and `mpirun -np 2 -H hostA:1,hostB:1
   ... python run_pretraining.py ...` (the launchers are read from README's
-  "Several machines" section): the evaluation loss and every variable after N steps equal those of
-  the same job with 2 processes on one host (1e-6), and hostB's output
-  directory stays empty.
+  "Several machines" section): the evaluation loss and every variable
+  after N steps equal those of the same job with 2 processes on one host
+  (1e-6), and hostB's output directory stays empty.
 * `run_classifier.py` with evaluation during training on the two hosts.
 * Faults: every process of hostB SIGKILLed mid-training ends the job within
   60 s with a message naming the lost rank, leaving no process on either
