@@ -301,8 +301,11 @@ class Context(object):
                                    shard_by="record")
 
   def _plan_share(self, record_files):
+    # By name: a rank may hold its own copy of the same records elsewhere
+    # (the classifier's non-chief ranks write their features to a scratch
+    # directory of their own).
     report = {"rank": self.rank, "host": host.hostname(),
-              "files": record_files}
+              "files": [os.path.basename(f) for f in record_files]}
     try:
       counts = input_pipeline.count_records_of(record_files)
       report["counts"] = counts
@@ -344,8 +347,8 @@ class Context(object):
                                other["counts"]) if a != b)
         raise input_pipeline.InputShareError(
             "Rank %d (host %s) sees other training files than rank 0 (host "
-            "%s): %s. Every machine must see the same files at the same "
-            "paths (a shared filesystem, or identical copies)." % (
+            "%s): %s records. Every machine must see the same files at the "
+            "same paths (a shared filesystem, or identical copies)." % (
                 other["rank"], other["host"], reports[0]["host"], differ))
     by_file = dict(zip(record_files, counts))
     lines = input_pipeline.describe_input_shares(shares, by_file)
