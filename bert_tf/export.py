@@ -22,7 +22,10 @@ Estimator writes into a temporary directory and renames it when complete.
 Given `vocab_file` (and the other metadata), the export also carries
 `assets.extra/vocab.txt` and `assets.extra/bert_tf_export.json` (task,
 max_seq_length, do_lower_case, labels, ...), so `bert_tf.predictor.Predictor`
-needs nothing but the export directory.
+needs nothing but the export directory. Given `labels` (classification and
+tagging), `assets.extra/labels.txt` names the label of each output index, one
+per line in index order (the `probabilities` columns of a classifier; the
+labels.txt that run_classifier.py writes beside test_results.tsv).
 
 `export_from_checkpoint(...)` exports an existing checkpoint without
 retraining; it is also a command:
@@ -56,6 +59,7 @@ from bert_tf.heads import TokenClassificationHead
 
 METADATA_FILE = "bert_tf_export.json"
 VOCAB_FILE = "vocab.txt"
+LABELS_FILE = "labels.txt"
 EXTRA_DIR = "assets.extra"
 TASKS = ("classifier", "squad", "encoder", "tagging")
 # Other names of tasks.
@@ -126,6 +130,7 @@ def export_metadata(max_seq_length, task=None, do_lower_case=None,
                     labels=None, is_regression=None, has_vocab=False,
                     extra=None):
   """The dict written to `assets.extra/bert_tf_export.json`."""
+  has_labels_file = labels is not None and not is_regression
   meta = {
       "format": "bert_tf_export",
       "format_version": 1,
@@ -135,6 +140,7 @@ def export_metadata(max_seq_length, task=None, do_lower_case=None,
       "labels": None if labels is None else [str(x) for x in labels],
       "is_regression": None if is_regression is None else bool(is_regression),
       "vocab_file": VOCAB_FILE if has_vocab else None,
+      "labels_file": LABELS_FILE if has_labels_file else None,
   }
   meta.update(extra or {})
   return meta
@@ -156,7 +162,9 @@ def export_saved_model(estimator, export_dir, max_seq_length,
       estimator's model_dir).
     vocab_file: optional vocabulary, copied to `assets.extra/vocab.txt`.
     do_lower_case, task, labels, is_regression, extra_metadata: recorded in
-      `assets.extra/bert_tf_export.json` for `bert_tf.predictor`.
+      `assets.extra/bert_tf_export.json` for `bert_tf.predictor`; `labels`
+      (unless `is_regression`) also as `assets.extra/labels.txt`, one per
+      line in output-index order.
 
   Returns:
     str, the path of the new SavedModel directory.
@@ -173,6 +181,11 @@ def export_saved_model(estimator, export_dir, max_seq_length,
     with open(meta_path, "w", encoding="utf-8") as f:
       f.write(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     assets_extra = {METADATA_FILE: meta_path}
+    if meta["labels_file"]:
+      labels_path = os.path.join(staging, LABELS_FILE)
+      with open(labels_path, "w", encoding="utf-8") as f:
+        f.write("".join("%s\n" % label for label in meta["labels"]))
+      assets_extra[LABELS_FILE] = labels_path
     if vocab_file:
       assets_extra[VOCAB_FILE] = vocab_file
     # Estimator writes into temp-<timestamp> and renames it when complete.

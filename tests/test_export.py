@@ -77,6 +77,14 @@ def test_export_matches_estimator_predict(tmp_path, tiny, task):
   assert meta["task"] == task and meta["max_seq_length"] == SEQ
   assert meta["do_lower_case"] is True
   assert meta["labels"] == (["x", "y", "z"] if task == "classifier" else None)
+  # A classifier export names the label of each output index in labels.txt.
+  labels_file = os.path.join(extra, "labels.txt")
+  if task == "classifier":
+    assert meta["labels_file"] == "labels.txt"
+    with open(labels_file) as f:
+      assert f.read() == "x\ny\nz\n"
+  else:
+    assert meta["labels_file"] is None and not os.path.exists(labels_file)
 
 
 def test_export_cli_from_google_style_checkpoint(tmp_path):

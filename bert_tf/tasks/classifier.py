@@ -6,7 +6,8 @@ Data flow: a processor from `bert_tf.tasks.glue` reads `InputExample`s ->
 (`driver.RunContext.features_file`: cached under a key of the examples,
 vocabulary, case, length and labels, so a cache is never stale) ->
 `input_pipeline` -> Estimator(`model_fn_builder` with a `ClassificationHead`)
--> `eval_results.txt`, `test_results.tsv`, SavedModel.
+-> `eval_results.txt`, `test_results.tsv` (with `labels.txt` and
+`test_predictions.tsv` beside it: see `ClassifierTask.predict`), SavedModel.
 
 `ClassifierTask` is the plug-in of `bert_tf.driver`; `run(ClassifierConfig(
 ...))` is what `run_classifier.py` calls.
@@ -17,6 +18,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import time
 from typing import List, Optional
 
@@ -32,6 +34,17 @@ from bert_tf.settings import setting
 from bert_tf.tasks import glue
 
 CACHE_FORMAT_VERSION = 1
+
+# The files of --do_predict (in output_dir).
+RESULTS_FILE = "test_results.tsv"
+LABELS_FILE = export_lib.LABELS_FILE
+PREDICTIONS_FILE = "test_predictions.tsv"
+# test_predictions.tsv shows the first characters of each text; a pair's two
+# texts are joined by the separator.
+TEXT_PREVIEW_CHARS = 60
+PAIR_SEPARATOR = " ||| "
+# Tabs and line breaks (str.splitlines' boundaries) in a text of one cell.
+_BREAKS = re.compile(r"[\t\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")
 
 
 class InputFeatures(object):
@@ -196,6 +209,58 @@ def file_based_convert_examples_to_features(examples, label_list,
   return input_pipeline.write_examples(generate(), output_file)
 
 
+def one_line(text):
+  """`text` with tabs and line breaks replaced by spaces (one TSV cell)."""
+  return _BREAKS.sub(" ", str(text))
+
+
+def preview_text(example, max_chars=TEXT_PREVIEW_CHARS):
+  """The first `max_chars` characters of each text of `example`, on one line.
+
+  Tabs and line breaks become spaces; a pair's texts (each cut to
+  `max_chars`) are joined by `PAIR_SEPARATOR`.
+  """
+  texts = [example.text_a]
+  if example.text_b is not None:
+    texts.append(example.text_b)
+  return PAIR_SEPARATOR.join(one_line(t[:max_chars]) for t in texts)
+
+
+def format_test_predictions(examples, cells, label_list=None):
+  """The text of test_predictions.tsv: a header, then a row per example.
+
+  Args:
+    examples: the test `InputExample`s, in input order.
+    cells: per example, the list of its test_results.tsv cells (str): the
+      class probabilities, or the one regression value.
+    label_list: the labels of the cells' columns; None for regression.
+
+  Returns:
+    str: tab-separated rows `id, predicted_label, probability, text`
+    (regression: `id, predicted_value, text`). The id is the example's
+    `example_id` (its file's id column), else its 0-based index; the
+    predicted label is that of the row's largest cell (the first on a tie)
+    and the probability that cell, exactly as test_results.tsv has it; the
+    text is `preview_text`.
+  """
+  if label_list is None:
+    out = ["id\tpredicted_value\ttext\n"]
+  else:
+    out = ["id\tpredicted_label\tprobability\ttext\n"]
+  for i, (example, row) in enumerate(zip(examples, cells)):
+    example_id = getattr(example, "example_id", None)
+    fields = [one_line(i if example_id is None else example_id)]
+    if label_list is None:
+      fields.append(row[0])
+    else:
+      values = [float(x) for x in row]
+      best = max(range(len(values)), key=values.__getitem__)
+      fields += [one_line(label_list[best]), row[best]]
+    fields.append(preview_text(example))
+    out.append("\t".join(fields) + "\n")
+  return "".join(out)
+
+
 @dataclasses.dataclass(kw_only=True)
 class GenericTaskSettings:
   """The columns, files and labels of `--task_name=generic` (and XNLI's
@@ -214,6 +279,9 @@ class GenericTaskSettings:
   train_file: str = setting("train.tsv", "generic: training file name.")
   dev_file: str = setting("dev.tsv", "generic: dev file name.")
   test_file: str = setting("test.tsv", "generic: test file name.")
+  id_column: Optional[str] = setting(
+      None, "generic: optional column of the test file's example ids, "
+      "written to test_predictions.tsv (default: the 0-based row index).")
   xnli_language: str = setting("zh", "xnli: the language to use.")
 
 
@@ -389,6 +457,22 @@ class ClassifierTask(driver.Task):
         checkpoint_path=checkpoint_path)
 
   def predict(self, run, estimator, checkpoint_path=None):
+    """Predicts the test set; writes the prediction files to output_dir.
+
+    The driver calls this on the chief (rank 0) only. Each file is written
+    atomically:
+      test_results.tsv: the reference's, one row per test example: the
+        tab-separated class probabilities (regression: the value).
+      labels.txt: the label of each column of test_results.tsv, one per
+        line, in column order (not written for regression).
+      test_predictions.tsv: a header, then per test example, in input
+        order, its id, predicted label, probability and the start of its
+        text(s) (see `format_test_predictions`).
+
+    Returns:
+      dict with "predict_file" (test_results.tsv), "predictions_file" and,
+      for classification, "labels_file".
+    """
     cfg = run.cfg
     examples = self.processor.get_test_examples(cfg.data_dir)
     num_actual = len(examples)
@@ -396,24 +480,36 @@ class ClassifierTask(driver.Task):
       while len(examples) % cfg.predict_batch_size != 0:
         examples.append(glue.PaddingInputExample())
     predict_file = self.features(run, examples, "predict")
-    lines = []
+    cells = []
     for i, prediction in enumerate(run.predict_records(
         estimator, [predict_file], self.spec(run), cfg.predict_batch_size,
         checkpoint_path=checkpoint_path)):
       if i >= num_actual:
         break
       if self.is_regression:
-        lines.append("%.6f\n" % float(prediction["predictions"]))
+        cells.append(["%.6f" % float(prediction["predictions"])])
       else:
-        lines.append("\t".join(
-            "%.8f" % p for p in prediction["probabilities"]) + "\n")
-    if len(lines) != num_actual:
-      raise RuntimeError("Predicted %d of %d examples" % (len(lines),
+        cells.append(["%.8f" % p for p in prediction["probabilities"]])
+    if len(cells) != num_actual:
+      raise RuntimeError("Predicted %d of %d examples" % (len(cells),
                                                           num_actual))
-    output_path = run.output_path("test_results.tsv")
-    input_pipeline.atomic_write_text(output_path, "".join(lines))
+    output_path = run.output_path(RESULTS_FILE)
+    input_pipeline.atomic_write_text(
+        output_path, "".join("\t".join(row) + "\n" for row in cells))
     tf.logging.info("Wrote %d predictions to %s", num_actual, output_path)
-    return {"predict_file": output_path}
+    result = {"predict_file": output_path}
+    labels = None if self.is_regression else self.label_list
+    if labels is not None:
+      result["labels_file"] = run.output_path(LABELS_FILE)
+      input_pipeline.atomic_write_text(
+          result["labels_file"], "".join("%s\n" % label for label in labels))
+    result["predictions_file"] = run.output_path(PREDICTIONS_FILE)
+    input_pipeline.atomic_write_text(
+        result["predictions_file"],
+        format_test_predictions(examples[:num_actual], cells, labels))
+    tf.logging.info("Wrote %s", ", ".join(
+        result[k] for k in ("labels_file", "predictions_file") if k in result))
+    return result
 
   def export(self, run, estimator, export_dir, checkpoint_path=None):
     tokenizer = run.tokenizer
@@ -434,7 +530,8 @@ def run(cfg, bert_config=None, tokenizer=None, model_builder=None):
     bert_config, tokenizer, model_builder: see `ClassifierTask` (TF-Hub).
 
   Returns:
-    the dict of `driver.run` ("eval", "predict_file", "export_path",
+    the dict of `driver.run` ("eval", "predict_file", "predictions_file",
+    "labels_file", "export_path",
     "train_summary", "eval_history", "best", ... where those ran).
   """
   return driver.run(ClassifierTask(bert_config, tokenizer, model_builder),

@@ -24,7 +24,10 @@ script writes them and pick the same columns as Google's reference
 
 Test files carry no gold labels; their examples get a placeholder label (the
 first label of `get_labels()`, or 0.0 for regression) so that features can be
-built for them, as the reference does.
+built for them, as the reference does. A test example's `example_id` is the
+value of its file's id column (column 0 of every GLUE test file; the generic
+task's `id_column`), or None where there is none (XNLI; the generic task
+without `id_column`).
 
 Files are read by `read_rows`: tab-separated, no quoting (a `"` is literal
 text), UTF-8 with an optional byte-order mark, `\\n` or `\\r\\n` line ends,
@@ -53,7 +56,7 @@ from bert_tf import metrics
 class InputExample(object):
   """A single training/test example for sequence (pair) classification."""
 
-  def __init__(self, guid, text_a, text_b=None, label=None):
+  def __init__(self, guid, text_a, text_b=None, label=None, example_id=None):
     """Constructs an InputExample.
 
     Args:
@@ -63,11 +66,15 @@ class InputExample(object):
         sequence-pair tasks.
       label: the label: a str from the processor's `get_labels()` for
         classification, a float for regression; None if unknown.
+      example_id: optional str, the id the data file gives the example (its
+        id or index column), e.g. for the rows of test_predictions.tsv;
+        None if the file has none.
     """
     self.guid = guid
     self.text_a = text_a
     self.text_b = text_b
     self.label = label
+    self.example_id = example_id
 
   def __repr__(self):
     return "InputExample(guid=%r, text_a=%r, text_b=%r, label=%r)" % (
@@ -267,7 +274,7 @@ class DataProcessor(object):
 
   def _create_examples(self, path, rows, set_type, text_a_column,
                        text_b_column=None, label_column=None,
-                       guid_column=None, has_header=True):
+                       guid_column=None, has_header=True, id_column=None):
     """Builds `InputExample`s from `rows` of the file `path`.
 
     Args:
@@ -282,12 +289,16 @@ class DataProcessor(object):
         the row's index in the file (the header, if any, is row 0), as in the
         reference; otherwise "<set_type>-<that column's value>".
       has_header: whether rows[0] is a header to skip.
+      id_column: int or None, the column of the examples' `example_id`
+        (default: `guid_column`; None for neither: no `example_id`).
 
     Returns:
       A list of `InputExample`.
     """
+    if id_column is None:
+      id_column = guid_column
     required = _required_columns(
-        [text_a_column, text_b_column, label_column, guid_column])
+        [text_a_column, text_b_column, label_column, guid_column, id_column])
     examples = []
     for i, row in enumerate(rows):
       if has_header and i == 0:
@@ -304,14 +315,15 @@ class DataProcessor(object):
         label = self._placeholder_label()
       else:
         label = self._parse_label(path, row, fields[label_column])
-      examples.append(InputExample(guid, text_a, text_b, label))
+      example_id = None if id_column is None else fields[id_column]
+      examples.append(InputExample(guid, text_a, text_b, label, example_id))
     return examples
 
 
 Split = collections.namedtuple("Split", [
     "filename", "set_type", "has_header", "guid_column", "text_a_column",
-    "text_b_column", "label_column"
-])
+    "text_b_column", "label_column", "id_column"
+], defaults=(None,))
 Split.__doc__ = """Where one split of a task lives in its TSV file.
 
 Attributes:
@@ -322,6 +334,8 @@ Attributes:
     row index.
   text_a_column, text_b_column: int columns of the texts (text_b may be None).
   label_column: int column of the label, or None for unlabelled test data.
+  id_column: int column of the examples' `example_id` (default: guid_column,
+    or no id where that is None too).
 """
 
 
@@ -344,7 +358,7 @@ class TsvTaskProcessor(DataProcessor):
     return self._create_examples(
         path, read_rows(path), split.set_type, split.text_a_column,
         split.text_b_column, split.label_column, split.guid_column,
-        split.has_header)
+        split.has_header, split.id_column)
 
   def get_train_examples(self, data_dir):
     return self._examples_for(data_dir, self.TRAIN)
@@ -367,7 +381,7 @@ class ColaProcessor(TsvTaskProcessor):
   metric_names = ("mcc",)
   TRAIN = Split("train.tsv", "train", False, None, 3, None, 1)
   DEV = Split("dev.tsv", "dev", False, None, 3, None, 1)
-  TEST = Split("test.tsv", "test", True, None, 1, None, None)
+  TEST = Split("test.tsv", "test", True, None, 1, None, None, id_column=0)
 
 
 class Sst2Processor(TsvTaskProcessor):
@@ -379,7 +393,7 @@ class Sst2Processor(TsvTaskProcessor):
   LABELS = ("0", "1")
   TRAIN = Split("train.tsv", "train", True, None, 0, None, 1)
   DEV = Split("dev.tsv", "dev", True, None, 0, None, 1)
-  TEST = Split("test.tsv", "test", True, None, 1, None, None)
+  TEST = Split("test.tsv", "test", True, None, 1, None, None, id_column=0)
 
 
 class MrpcProcessor(TsvTaskProcessor):
@@ -393,7 +407,7 @@ class MrpcProcessor(TsvTaskProcessor):
   metric_names = ("accuracy", "f1")
   TRAIN = Split("train.tsv", "train", True, None, 3, 4, 0)
   DEV = Split("dev.tsv", "dev", True, None, 3, 4, 0)
-  TEST = Split("test.tsv", "test", True, None, 3, 4, None)
+  TEST = Split("test.tsv", "test", True, None, 3, 4, None, id_column=0)
 
 
 class QqpProcessor(TsvTaskProcessor):
@@ -547,7 +561,7 @@ class GenericProcessor(DataProcessor):
   test file may order its columns differently). Labels are read as str; pass
   `labels`, or leave it None to use the sorted distinct labels of the train
   file. The guid of an example is "<set>-<i>", i counting the file's rows with
-  the header as row 0.
+  the header as row 0; `id_column` gives the test examples an `example_id`.
   """
 
   _AUTO = object()
@@ -557,7 +571,7 @@ class GenericProcessor(DataProcessor):
                quotechar=_AUTO, train_file="train.tsv", dev_file="dev.tsv",
                test_file="test.tsv", is_regression=False, data_dir=None,
                test_text_a_column=None, test_text_b_column=None,
-               metric_names=None):
+               metric_names=None, id_column=None):
     """Describes the data.
 
     Args:
@@ -579,6 +593,9 @@ class GenericProcessor(DataProcessor):
         test file's labels are never read.
       metric_names: the metrics to report (default: accuracy, or Pearson and
         Spearman for regression).
+      id_column: optional int/str column of the test file holding each
+        example's id (its `example_id`, written to test_predictions.tsv);
+        train and dev files need not have it.
     """
     if not isinstance(delimiter, str) or len(delimiter) != 1:
       raise ValueError("delimiter must be one character, got %r" % delimiter)
@@ -588,7 +605,8 @@ class GenericProcessor(DataProcessor):
                          ("text_b_column", text_b_column),
                          ("label_column", label_column),
                          ("test_text_a_column", test_text_a_column),
-                         ("test_text_b_column", test_text_b_column)):
+                         ("test_text_b_column", test_text_b_column),
+                         ("id_column", id_column)):
       if column is None and name != "text_a_column":
         continue
       if isinstance(column, bool) or not isinstance(column, (int, str)):
@@ -604,6 +622,7 @@ class GenericProcessor(DataProcessor):
     self.label_column = label_column
     self.test_text_a_column = test_text_a_column
     self.test_text_b_column = test_text_b_column
+    self.id_column = id_column
     self.delimiter = delimiter
     self.has_header = has_header
     self.quotechar = quotechar
@@ -701,7 +720,8 @@ class GenericProcessor(DataProcessor):
       text_b = self.test_text_b_column
     return self._create_examples(
         path, rows, "test", self._resolve(path, rows, text_a),
-        self._resolve(path, rows, text_b), None, has_header=self.has_header)
+        self._resolve(path, rows, text_b), None, has_header=self.has_header,
+        id_column=self._resolve(path, rows, self.id_column))
 
 
 METRIC_FUNCTIONS = {
@@ -759,7 +779,7 @@ PROCESSOR_FLAG_DEFAULTS = {
     "text_a_column": None, "text_b_column": None, "label_column": None,
     "labels": None, "delimiter": "tab", "has_header": True,
     "regression": False, "train_file": "train.tsv", "dev_file": "dev.tsv",
-    "test_file": "test.tsv", "xnli_language": "zh",
+    "test_file": "test.tsv", "id_column": None, "xnli_language": "zh",
 }
 
 
@@ -801,7 +821,8 @@ def processor_kwargs(task_name, values):
         train_file=v["train_file"],
         dev_file=v["dev_file"],
         test_file=v["test_file"],
-        is_regression=v["regression"])
+        is_regression=v["regression"],
+        id_column=_column(v["id_column"]))
   if name == "xnli":
     return dict(language=v["xnli_language"])
   return {}
