@@ -76,13 +76,7 @@ def read_records(path):
       header = reader.read(12)
       if not header:
         return
-      if len(header) < 12:
-        raise ValueError("%s: truncated record header at byte %d" %
-                         (path, offset))
-      length, length_crc = struct.unpack("<QI", header)
-      if masked_crc32c(header[:8]) != length_crc:
-        raise ValueError("%s: corrupt record length at byte %d" %
-                         (path, offset))
+      length = _checked_length(path, offset, header)
       data = reader.read(length)
       footer = reader.read(4)
       if len(data) < length or len(footer) < 4:

@@ -378,6 +378,18 @@ def _start_long_job(hosts, work, records, out, log):
   return command, job
 
 
+def _wait(job, timeout, what):
+  """Waits for JOB; kills it and fails with WHAT after TIMEOUT seconds.
+  Returns the seconds it took."""
+  start = time.time()
+  try:
+    job.wait(timeout=timeout)
+  except subprocess.TimeoutExpired:
+    job.kill()
+    pytest.fail("%s %d s after the fault" % (what, timeout))
+  return time.time() - start
+
+
 def _job_processes(hosts, name):
   """The pids in host NAME other than its listening sshd."""
   keep = hosts.sshd_pid(name)
@@ -403,14 +415,8 @@ def test_host_killed_mid_training_ends_job_then_resumes(hosts, work, records,
     command, job = _start_long_job(hosts, work, records, out, log)
     killed_at = _checkpoint_step(out)
     assert killed_at < LONG_STEPS
-    start = time.time()
     hosts.kill_all("hostB")  # the machine crashes: sshd too
-    try:
-      job.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-      job.kill()
-      pytest.fail("the job outlived hostB by 60 s")
-    took = time.time() - start
+    took = _wait(job, 60, "the job still ran")
   output = (tmp_path / "job.log").read_text()
   assert job.returncode != 0
   assert took <= 60
@@ -431,16 +437,9 @@ def test_link_down_mid_training_ends_job_then_resumes(hosts, work, records,
   with open(tmp_path / "job.log", "w") as log:
     command, job = _start_long_job(hosts, work, records, out, log)
     cut_at = _checkpoint_step(out)
-    start = time.time()
     hosts.link("hostB", up=False)
     try:
-      try:
-        job.wait(timeout=GLOO_TIMEOUT + 60)
-      except subprocess.TimeoutExpired:
-        job.kill()
-        pytest.fail("the job still ran %d s after hostB's link went down" %
-                    (GLOO_TIMEOUT + 60))
-      took = time.time() - start
+      took = _wait(job, GLOO_TIMEOUT + 60, "the job still ran")
       output = (tmp_path / "job.log").read_text()
       assert job.returncode != 0
       assert re.search(r"Process (name: )?[01] exit", output) or (
