@@ -658,6 +658,12 @@ Host *
       except RuntimeError as e:
         errors.append(str(e))
     for proc in self._popens:
+      if proc.poll() is None and proc.pid not in listeners:
+        # Started so recently that it had not entered its namespace yet.
+        try:
+          proc.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+          proc.kill()
       try:
         proc.wait(timeout=5)
       except subprocess.TimeoutExpired:

@@ -162,7 +162,11 @@ def test_processes_links_and_kill_all(multihost):
   hosts = multihost
   sleeper = hosts.popen("hostB", ["sleep", "60"])
   try:
-    assert sleeper.pid in hosts.pids("hostB")
+    # Popen returns once `ip` runs; it enters hostB's namespace just after.
+    deadline = time.monotonic() + 10
+    while sleeper.pid not in hosts.pids("hostB"):
+      assert time.monotonic() < deadline, "the sleeper never entered hostB"
+      time.sleep(0.02)
     assert sleeper.pid not in hosts.pids("hostA")
     assert hosts.sshd_pid("hostB") in hosts.pids("hostB")
     killed = hosts.kill_all("hostB", signal.SIGTERM, keep_sshd=True)
