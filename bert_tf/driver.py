@@ -21,7 +21,8 @@ Settings are the fields of config dataclasses, which also define the flags
 (`bert_tf.settings`); the groups every training script shares are here
 (`ModelSettings`, `TokenizerSettings`, `TrainSettings`, `EpochSchedule`,
 `StepSchedule`, `EvalDuringTraining`, `HeadSettings`), beside `distributed.ScaleConfig` and
-`runtime.TpuConfig` / `runtime.RunSettings`.
+`runtime.TpuConfig` / `runtime.RunSettings`; `ClassWeightSettings` is the
+classifier's and NER's.
 
 Data flow: task.read examples -> task features -> `features_file` (TFRecord
 cache) -> `input_pipeline` -> Estimator(`model_fn`(task.head(`modeling`)))
@@ -150,6 +151,55 @@ class HeadSettings:
       "initializer_range) or normal (Hugging Face's heads). On small data "
       "sets the head's draw moves the final score from seed to seed; see "
       "docs/benchmarks.md.", choices=list(heads.HEAD_INITIALIZERS))
+
+
+@dataclasses.dataclass(kw_only=True)
+class ClassWeightSettings:
+  """Loss weights per class (the classifier and NER)."""
+  class_weights: Optional[str] = setting(
+      None, "Weigh each training example (NER: each labelled word) by a "
+      "weight of its true label: 'balanced' (n_samples / (n_labels x the "
+      "label's count in the training data), scikit-learn's 'balanced'; NER "
+      "counts labelled words) or comma-separated positive numbers, one per "
+      "label in the task's label order. The training loss is then the "
+      "weighted mean sum(w[y] x loss) / sum(w[y]), as PyTorch's "
+      "CrossEntropyLoss(weight=...); evaluation stays unweighted. Default: "
+      "no weights (the unweighted loss).")
+
+
+def class_weights(run, labels, counts):
+  """The per-label loss weights of `run.cfg.class_weights` (logged).
+
+  Args:
+    run: `RunContext`.
+    labels: the task's labels, in order.
+    counts: callable () -> dict label -> its count in the training data
+      (called for "balanced" only, and only when the run trains).
+
+  Returns:
+    list of float [len(labels)], or None: no weights, or a run that does
+    not train (the weights change the training loss only; an explicit list
+    is still checked).
+
+  Raises:
+    ValueError: for a value that does not fit the labels (see
+      `heads.class_weights_from_setting`).
+  """
+  value = run.cfg.class_weights
+  if isinstance(value, (list, tuple)):
+    value = ",".join(str(x) for x in value)
+  if value is None or not str(value).strip():
+    return None
+  if not run.cfg.do_train:
+    if str(value).strip().lower() != heads.BALANCED:
+      heads.class_weights_from_setting(value, labels)
+    tf.logging.info("--class_weights=%s: the run does not train; the "
+                    "weights change the training loss only.", value)
+    return None
+  weights = heads.class_weights_from_setting(value, labels, counts)
+  tf.logging.info("Class weights (--class_weights=%s): %s", value, ", ".join(
+      "%s=%.6g" % (label, w) for label, w in zip(labels, weights)))
+  return weights
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -395,7 +445,8 @@ class RunContext(object):
     metrics = estimator.evaluate(
         input_fn=self.input_fn(files, name_to_features, batch_size),
         steps=steps, name=name, checkpoint_path=checkpoint_path)
-    return {k: (v.item() if hasattr(v, "item") else v)
+    # Scalars -> Python numbers; arrays (a confusion matrix) -> lists.
+    return {k: (v.tolist() if hasattr(v, "tolist") else v)
             for k, v in metrics.items()}
 
   def predict_records(self, estimator, files, name_to_features, batch_size,

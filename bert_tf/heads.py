@@ -7,7 +7,9 @@ Estimator spec. Heads:
   * `ClassificationHead`: `output_weights` [num_labels, H], `output_bias`
     [num_labels] on the pooled output; the reference's loss (softmax,
     log-softmax, one-hot labels, per-example loss, mean) or, for regression,
-    the mean squared error.
+    the mean squared error. Given the label names, its evaluation adds every
+    label's precision, recall, F1 and support, the macro F1 and the
+    confusion matrix (`classification_report_fns`).
   * `SpanHead`: `cls/squad/output_weights` [2, H], `cls/squad/output_bias` [2]
     for SQuAD start/end logits.
   * `PretrainingHead`: masked LM (`cls/predictions/...`, output weights tied to
@@ -15,6 +17,16 @@ Estimator spec. Heads:
   * `TokenClassificationHead`: `output_weights` [num_labels, H], `output_bias`
     [num_labels] on every position of the sequence output (NER, tagging);
     the loss is averaged over labelled positions (`label_mask`) only.
+
+Class weights (`--class_weights`, `class_weights_from_setting`): the
+classifier's and the tagger's training loss may weigh each example (word) by
+the weight of its true class, w[y]. The loss is then the weighted mean
+sum_i w[y_i] * loss_i / sum_i w[y_i], as PyTorch's `cross_entropy(weight=w)`
+with reduction="mean" (and scikit-learn's sample-weighted log loss). The
+weights are constants of the graph (no variable, so checkpoints are
+unchanged) and apply in training only: evaluation losses and metrics stay
+those of the plain cross-entropy, comparable between runs with and without
+weights. Without weights the graph is the reference's, op for op.
 
 A head that reads only some positions of the last layer says which with a
 method `output_positions(features)` -> int32 [batch_size, num_positions]:
@@ -34,10 +46,13 @@ The module-level functions keep the reference's names
 """
 
 import collections
+import math
+import re
 
 import numpy as np
 import tensorflow.compat.v1 as tf
 
+from bert_tf import metrics as metrics_lib
 from bert_tf import modeling
 
 HeadOutput = collections.namedtuple(
@@ -108,8 +123,14 @@ def _accumulate(values, name):
   return acc.read_value(), update
 
 
+def _op_name(name):
+  """`name` made a valid TF op name (metric names may hold label names)."""
+  name = re.sub(r"[^A-Za-z0-9_.\-/]", "_", name)
+  return name if re.match(r"^[A-Za-z0-9.]", name) else "m" + name
+
+
 def exact_metrics(named_fns, predictions, labels, weights=None,
-                  scope="exact_metrics"):
+                  scope="exact_metrics", specs=None):
   """Builds eval_metric_ops computed by numpy functions over all examples.
 
   Args:
@@ -120,10 +141,15 @@ def exact_metrics(named_fns, predictions, labels, weights=None,
     weights: optional Tensor [batch_size]; examples with weight 0 (padding
       examples) are left out.
     scope: variable scope.
+    specs: optional dict metric name -> (tf dtype, shape) for a metric that
+      is not a float32 scalar (a count: (tf.int64, []); a confusion matrix:
+      (tf.int64, [C, C])). Its fn returns an array of that shape; with no
+      example the value is zeros.
 
   Returns:
     dict name -> (value_op, update_op).
   """
+  specs = dict(specs or {})
   with tf.variable_scope(None, default_name=scope):
     all_preds, up_p = _accumulate(predictions, "predictions")
     all_labels, up_l = _accumulate(labels, "labels")
@@ -133,16 +159,186 @@ def exact_metrics(named_fns, predictions, labels, weights=None,
     update = tf.group(up_p, up_l, up_w)
   ops = {}
   for name, fn in named_fns.items():
-    def compute(p, l, w, fn=fn):
-      keep = w > 0
-      if not np.any(keep):
-        return np.float32(0.0)
-      return np.float32(fn(p[keep], l[keep]))
+    dtype, shape = specs.get(name, (tf.float32, []))
+    if name not in specs:
+      def compute(p, l, w, fn=fn):
+        keep = w > 0
+        if not np.any(keep):
+          return np.float32(0.0)
+        return np.float32(fn(p[keep], l[keep]))
+    else:
+      def compute(p, l, w, fn=fn, dtype=dtype.as_numpy_dtype, shape=shape):
+        keep = w > 0
+        if not np.any(keep):
+          return np.zeros(shape, dtype)
+        return np.asarray(fn(p[keep], l[keep]), dtype).reshape(shape)
     value = tf.py_func(compute, [all_preds, all_labels, all_weights],
-                       tf.float32, stateful=False, name=name)
-    value.set_shape([])
+                       dtype, stateful=False, name=_op_name(name))
+    value.set_shape(shape)
     ops[name] = (value, update)
   return ops
+
+
+def classification_report_fns(label_names):
+  """Per-label scores, macro F1 and the confusion matrix, for
+  `exact_metrics`.
+
+  Metrics (over the whole evaluation set, `bert_tf.metrics`): for every
+  label L, `precision_L`, `recall_L`, `f1_L` (0 where undefined: a label
+  never predicted has precision 0) and `support_L` (its number of
+  examples, int64); `macro_f1` (scikit-learn's macro average: over the
+  labels that occur among the true labels or the predictions);
+  `confusion_matrix` (int64 [C, C], rows the true labels and columns the
+  predicted ones, both in label order).
+
+  Args:
+    label_names: the labels (str), in class-id order.
+
+  Returns:
+    (named_fns, specs) for `exact_metrics`.
+
+  Raises:
+    ValueError: for duplicate label names (their metric names would clash).
+  """
+  names = [str(x) for x in label_names]
+  if len(set(names)) != len(names):
+    raise ValueError("Duplicate labels %s: per-label metric names would "
+                     "clash." % names)
+  num = len(names)
+  fns = collections.OrderedDict()
+  specs = {}
+  for index, label in enumerate(names):
+    for key in ("precision", "recall", "f1", "support"):
+      def score(p, l, key=key, index=index):
+        return metrics_lib.per_class_scores(p, l, num)[key][index]
+      fns["%s_%s" % (key, label)] = score
+    specs["support_%s" % label] = (tf.int64, [])
+  fns["macro_f1"] = lambda p, l: metrics_lib.macro_f1(p, l, num)
+  fns["confusion_matrix"] = lambda p, l: metrics_lib.confusion_matrix(p, l, num)
+  specs["confusion_matrix"] = (tf.int64, [num, num])
+  return fns, specs
+
+
+# ---------------------------------------------------------------------------
+# Class weights of the classification and tagging losses.
+
+# The --class_weights value that weighs each class by its inverse frequency.
+BALANCED = "balanced"
+
+
+def balanced_class_weights(labels, counts):
+  """scikit-learn's "balanced" class weights.
+
+  w_c = n_samples / (n_classes * count_c), as scikit-learn's
+  `compute_class_weight("balanced", classes=labels, y=...)`: the weighted
+  count of every class is n_samples / n_classes, and the mean weight of a
+  training example is 1.
+
+  Args:
+    labels: the task's labels, in order (n_classes = len(labels)).
+    counts: dict label -> its number of training examples (NER: of
+      labelled words); n_samples is their sum.
+
+  Returns:
+    list of float, one weight per label.
+
+  Raises:
+    ValueError: for a label with no training example (its weight would be
+      infinite) or a counted label that is not one of `labels`, naming them.
+  """
+  labels = list(labels)
+  stray = sorted(str(x) for x in counts if x not in labels and counts[x])
+  if stray:
+    raise ValueError("--class_weights=balanced: the training labels %s are "
+                     "not among the task's labels (%s)." % (
+                         ", ".join(stray), ", ".join(map(str, labels))))
+  missing = [str(x) for x in labels if not counts.get(x)]
+  if missing:
+    raise ValueError(
+        "--class_weights=balanced: the label(s) %s never occur in the "
+        "training data, so n_samples / (n_classes * count) is undefined. "
+        "Give one weight per label instead (--class_weights=w1,w2,..., in "
+        "the order %s), or leave those labels out of the label list." % (
+            ", ".join(missing), ", ".join(map(str, labels))))
+  total = float(sum(counts[x] for x in labels))
+  return [total / (len(labels) * counts[x]) for x in labels]
+
+
+def class_weights_from_setting(value, labels, counts=None):
+  """The loss weight of each label that a --class_weights value asks for.
+
+  Args:
+    value: None or "" (no weights: the unweighted loss), "balanced"
+      (`balanced_class_weights` of `counts`), or comma-separated numbers
+      (or, from library callers, a list of numbers), one positive finite
+      weight per label in the order of `labels`.
+    labels: the task's labels, in order.
+    counts: for "balanced": dict label -> its training count, or a
+      callable returning that dict (called for "balanced" only).
+
+  Returns:
+    list of float [len(labels)], or None for no weights.
+
+  Raises:
+    ValueError: naming --class_weights, the labels and what was expected.
+  """
+  if isinstance(value, (list, tuple)):
+    value = ",".join(str(x) for x in value)
+  if value is None or not str(value).strip():
+    return None
+  labels = list(labels)
+  text = str(value).strip()
+  order = ", ".join(map(str, labels))
+  if text.lower() == BALANCED:
+    if counts is None:
+      raise ValueError("--class_weights=balanced needs the training data's "
+                       "label counts.")
+    return balanced_class_weights(labels, counts() if callable(counts)
+                                  else counts)
+  parts = [p.strip() for p in text.split(",")]
+  try:
+    weights = [float(p) for p in parts]
+  except ValueError:
+    raise ValueError(
+        "--class_weights=%s: expected 'balanced' or %d comma-separated "
+        "numbers, one per label in the order %s." % (text, len(labels),
+                                                     order)) from None
+  if len(weights) != len(labels):
+    raise ValueError(
+        "--class_weights=%s gives %d weight(s); expected %d, one per label "
+        "in the order %s." % (text, len(weights), len(labels), order))
+  bad = ["%s=%s" % (label, part) for label, part, w in
+         zip(labels, parts, weights) if not (math.isfinite(w) and w > 0)]
+  if bad:
+    raise ValueError(
+        "--class_weights=%s: every weight must be a positive finite number; "
+        "got %s (labels in the order %s)." % (text, ", ".join(bad), order))
+  return weights
+
+
+def _class_weight_of(labels, class_weights):
+  """float32 Tensor shaped like `labels`: the weight of each one's class."""
+  table = tf.constant(class_weights, dtype=tf.float32, name="class_weights")
+  return tf.gather(table, labels)
+
+
+def class_weighted_mean(losses, labels, class_weights):
+  """The class-weighted mean of per-example losses.
+
+  sum_i w[y_i] * loss_i / sum_i w[y_i]: PyTorch's
+  `cross_entropy(logits, labels, weight=w)` (reduction="mean") when `losses`
+  are the examples' cross-entropies.
+
+  Args:
+    losses: float32 [batch_size].
+    labels: int32 [batch_size], class ids.
+    class_weights: list of float [num_labels], positive.
+
+  Returns:
+    float32 scalar.
+  """
+  weights = _class_weight_of(labels, class_weights)  # [batch_size]
+  return tf.reduce_sum(weights * losses) / tf.reduce_sum(weights)
 
 
 # ---------------------------------------------------------------------------
@@ -151,7 +347,8 @@ def exact_metrics(named_fns, predictions, labels, weights=None,
 
 def create_classification_output(bert_config, pooled_output, labels,
                                  num_labels, is_training, is_regression=False,
-                                 initializer="truncated_normal"):
+                                 initializer="truncated_normal",
+                                 class_weights=None):
   """Logits, probabilities and loss for sentence(-pair) tasks.
 
   Args:
@@ -166,12 +363,26 @@ def create_classification_output(bert_config, pooled_output, labels,
       dropout-off comparison).
     is_regression: mean-squared-error on a single output.
     initializer: distribution of `output_weights` (`head_initializer`).
+    class_weights: optional list of float [num_labels]: the loss is then
+      `class_weighted_mean` of the per-example losses (PyTorch's
+      cross_entropy(weight=...)); None: their plain mean (the reference's).
 
   Returns:
-    (loss scalar, per_example_loss [batch_size], logits [batch_size,
-    num_labels], probabilities [batch_size, num_labels] — for regression the
-    predicted value [batch_size]).
+    (loss scalar, per_example_loss [batch_size] (unweighted), logits
+    [batch_size, num_labels], probabilities [batch_size, num_labels] — for
+    regression the predicted value [batch_size]).
+
+  Raises:
+    ValueError: for class_weights with a regression or of another length
+      than num_labels.
   """
+  if class_weights is not None:
+    if is_regression:
+      raise ValueError("Class weights apply to classification, not to a "
+                       "regression.")
+    if len(class_weights) != num_labels:
+      raise ValueError("%d class weights for %d labels." % (
+          len(class_weights), num_labels))
   hidden_size = pooled_output.shape[-1]
   output_weights = tf.get_variable(
       "output_weights", [num_labels, hidden_size],
@@ -195,7 +406,10 @@ def create_classification_output(bert_config, pooled_output, labels,
     log_probs = tf.nn.log_softmax(logits, axis=-1)
     one_hot_labels = tf.one_hot(labels, depth=num_labels, dtype=tf.float32)
     per_example_loss = -tf.reduce_sum(one_hot_labels * log_probs, axis=-1)
-    loss = tf.reduce_mean(per_example_loss)
+    if class_weights is None:
+      loss = tf.reduce_mean(per_example_loss)
+    else:
+      loss = class_weighted_mean(per_example_loss, labels, class_weights)
     return loss, per_example_loss, logits, probabilities
 
 
@@ -211,14 +425,35 @@ class ClassificationHead(object):
     metric_fns: optional dict name -> fn(predictions, labels) -> float, the
       task's metrics computed exactly over the whole evaluation set.
     initializer: distribution of the output weights (`HEAD_INITIALIZERS`).
+    label_names: optional list of num_labels str (classification): the
+      evaluation then adds `classification_report_fns`' per-label scores,
+      macro F1 and confusion matrix.
+    class_weights: optional list of num_labels positive floats: the
+      training loss is `class_weighted_mean` (evaluation is unweighted).
+
+  Raises:
+    ValueError: for label_names or class_weights of another length than
+      num_labels, or class_weights with a regression.
   """
 
   def __init__(self, num_labels, is_regression=False, metric_fns=None,
-               initializer="truncated_normal"):
+               initializer="truncated_normal", label_names=None,
+               class_weights=None):
     self.initializer = initializer
     self.is_regression = is_regression
     self.num_labels = 1 if is_regression else num_labels
     self.metric_fns = dict(metric_fns or {})
+    if is_regression and (class_weights is not None or label_names):
+      raise ValueError("Class weights and per-label metrics apply to "
+                       "classification, not to a regression.")
+    for name, values in (("label_names", label_names),
+                         ("class_weights", class_weights)):
+      if values is not None and len(values) != self.num_labels:
+        raise ValueError("%s has %d entries for %d labels." % (
+            name, len(values), self.num_labels))
+    self.label_names = None if label_names is None else list(label_names)
+    self.class_weights = (None if class_weights is None else
+                          [float(w) for w in class_weights])
 
   def output_positions(self, features):
     """None of the last layer's positions (int32 [batch_size, 0]): the head
@@ -234,7 +469,8 @@ class ClassificationHead(object):
     labels = tf.reshape(labels, [-1])
     loss, per_example_loss, logits, probs = create_classification_output(
         bert_config, model.get_pooled_output(), labels, self.num_labels,
-        is_training, self.is_regression, initializer=self.initializer)
+        is_training, self.is_regression, initializer=self.initializer,
+        class_weights=self.class_weights if is_training else None)
     if self.is_regression:
       predictions = {"predictions": probs}
     else:
@@ -261,9 +497,13 @@ class ClassificationHead(object):
       preds = tf.argmax(logits, axis=-1, output_type=tf.int32)
       ops["eval_accuracy"] = tf.metrics.accuracy(
           labels=label_ids, predictions=preds, weights=is_real_example)
-    if self.metric_fns:
-      ops.update(exact_metrics(self.metric_fns, preds, label_ids,
-                               is_real_example))
+    named_fns, specs = dict(self.metric_fns), {}
+    if not self.is_regression and self.label_names is not None:
+      report_fns, specs = classification_report_fns(self.label_names)
+      named_fns.update(report_fns)
+    if named_fns:
+      ops.update(exact_metrics(named_fns, preds, label_ids, is_real_example,
+                               specs=specs))
     return ops
 
 
@@ -571,7 +811,7 @@ def create_token_classification_output(bert_config, sequence_output,
 
 
 def token_classification_loss(log_probs, label_ids, label_mask,
-                              labelled_per_example=None):
+                              labelled_per_example=None, class_weights=None):
   """Mean one-hot cross-entropy over the labelled positions only.
 
   Args:
@@ -588,15 +828,36 @@ def token_classification_loss(log_probs, label_ids, label_mask,
       examples by length (length bucketing) then train the objective of
       randomly composed batches; divided by their own count, batches of
       short sentences would weigh each of their words several times more.
+      With class_weights: the mean per example of its labelled positions'
+      class weights (their weighted count).
+    class_weights: optional list of float [num_labels]: each labelled
+      position's loss is weighted by the weight of its label, w[y], and the
+      sum is divided by the weights' sum sum(w[y]) over the batch's labelled
+      positions (PyTorch's cross_entropy(weight=w) with the unlabelled
+      positions ignored; 0 for a batch that labels none), or, with
+      labelled_per_example, by batch_size * labelled_per_example.
 
   Returns:
-    (loss scalar, per_token_loss float32 [batch_size, seq_length], zero
-    where label_mask is 0).
+    (loss scalar, per_token_loss float32 [batch_size, seq_length]
+    (unweighted), zero where label_mask is 0).
   """
   num_labels = modeling.get_shape_list(log_probs)[-1]
   one_hot = tf.one_hot(label_ids, depth=num_labels, dtype=tf.float32)
   weights = tf.cast(label_mask, tf.float32)
   per_token_loss = -tf.reduce_sum(one_hot * log_probs, axis=-1) * weights
+  if class_weights is not None:
+    if len(class_weights) != num_labels:
+      raise ValueError("%d class weights for %d labels." % (
+          len(class_weights), num_labels))
+    # [batch_size, seq_length]: w[y] at labelled positions, 0 elsewhere.
+    token_weights = weights * _class_weight_of(label_ids, class_weights)
+    numerator = tf.reduce_sum(token_weights * per_token_loss)
+    if labelled_per_example is None:
+      loss = tf.math.divide_no_nan(numerator, tf.reduce_sum(token_weights))
+    else:
+      batch_size = tf.cast(tf.shape(label_ids)[0], tf.float32)
+      loss = numerator / (batch_size * float(labelled_per_example))
+    return loss, per_token_loss
   if labelled_per_example is None:
     # Every window labels at least one word in practice; max(., 1) keeps a
     # batch that labels none from dividing by zero.
@@ -629,13 +890,35 @@ class TokenClassificationHead(object):
     labelled_per_example: optional float, the training set's mean number of
       labelled positions per example: the loss's constant denominator per
       example (see `token_classification_loss`; for length bucketing).
+    class_weights: optional list of num_labels positive floats: the training
+      loss weighs each labelled position by its label's weight (see
+      `token_classification_loss`); evaluation is unweighted.
+    class_weight_per_example: with class_weights and labelled_per_example,
+      the training set's mean per example of its labelled positions' class
+      weights: the training loss's constant denominator per example.
+
+  Raises:
+    ValueError: for class_weights of another length than num_labels, or
+      with labelled_per_example but no class_weight_per_example.
   """
 
   def __init__(self, num_labels, initializer="truncated_normal",
-               labelled_per_example=None):
+               labelled_per_example=None, class_weights=None,
+               class_weight_per_example=None):
     self.num_labels = int(num_labels)
     self.initializer = initializer
     self.labelled_per_example = labelled_per_example
+    if class_weights is not None and len(class_weights) != self.num_labels:
+      raise ValueError("class_weights has %d entries for %d labels." % (
+          len(class_weights), self.num_labels))
+    if (class_weights is not None and labelled_per_example is not None and
+        class_weight_per_example is None):
+      raise ValueError("class_weights with labelled_per_example need "
+                       "class_weight_per_example (the constant denominator "
+                       "of the weighted loss).")
+    self.class_weights = (None if class_weights is None else
+                          [float(w) for w in class_weights])
+    self.class_weight_per_example = class_weight_per_example
 
   def __call__(self, bert_config, model, features, is_training):
     logits, log_probs = create_token_classification_output(
@@ -656,8 +939,14 @@ class TokenClassificationHead(object):
       label_ids = features["label_ids"][:, :seq_length]
       label_mask = tf.cast(features["label_mask"][:, :seq_length],
                            tf.float32)
-      loss, per_token_loss = token_classification_loss(
-          log_probs, label_ids, label_mask, self.labelled_per_example)
+      if is_training and self.class_weights is not None:
+        loss, per_token_loss = token_classification_loss(
+            log_probs, label_ids, label_mask,
+            (None if self.labelled_per_example is None else
+             self.class_weight_per_example), self.class_weights)
+      else:
+        loss, per_token_loss = token_classification_loss(
+            log_probs, label_ids, label_mask, self.labelled_per_example)
       predictions["per_token_loss"] = per_token_loss
       metric_tensors = {"per_token_loss": per_token_loss,
                         "label_ids": label_ids,

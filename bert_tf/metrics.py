@@ -9,12 +9,18 @@ the two inputs differ in length or are empty.
   * `precision`, `recall`, `f1_score(predictions, labels, positive_label=1)`:
     binary, for one positive class; other ids count as negative.
   * `matthews_corrcoef(predictions, labels)`: any number of classes.
+  * `confusion_matrix(predictions, labels, num_classes)`,
+    `per_class_scores(predictions, labels, num_classes)` (precision, recall,
+    F1 and support of every class) and `macro_f1(predictions, labels,
+    num_classes)`: any number of classes, ids 0 .. num_classes - 1.
   * `pearson(predictions, labels)`, `spearman(predictions, labels)`: Spearman's
     rho is Pearson's r of the ranks, tied values sharing their average rank.
 
 Degenerate cases follow scikit-learn / scipy: precision, recall and F1 are 0.0
-when their denominator is 0, MCC is 0.0 when either side has a single class,
-and Pearson/Spearman are NaN when either input is constant.
+when their denominator is 0 (a class never predicted has precision 0, a class
+with no true example recall 0: scikit-learn's `zero_division=0`), MCC is 0.0
+when either side has a single class, and Pearson/Spearman are NaN when either
+input is constant.
 """
 
 import numpy as np
@@ -220,3 +226,97 @@ def spearman(predictions, labels):
   """
   predictions, labels = _check_pair(predictions, labels)
   return pearson(average_ranks(predictions), average_ranks(labels))
+
+
+def _check_class_ids(predictions, labels, num_classes):
+  """(predictions, labels) as int64 vectors of ids in [0, num_classes)."""
+  predictions, labels = _check_pair(predictions, labels)
+  num_classes = int(num_classes)
+  if num_classes < 1:
+    raise ValueError("num_classes must be >= 1, got %d" % num_classes)
+  out = []
+  for name, values in (("predictions", predictions), ("labels", labels)):
+    ids = values.astype(np.int64)
+    if not np.array_equal(ids, values) or np.any(ids < 0) or np.any(
+        ids >= num_classes):
+      raise ValueError("%s must be class ids in [0, %d), got %s" % (
+          name, num_classes, np.unique(values)[:10].tolist()))
+    out.append(ids)
+  return out[0], out[1]
+
+
+def confusion_matrix(predictions, labels, num_classes):
+  """Counts of (true class, predicted class) pairs.
+
+  Args:
+    predictions: shape [n], predicted class ids in [0, num_classes).
+    labels: shape [n], true class ids in [0, num_classes).
+    num_classes: int, the number of classes C.
+
+  Returns:
+    int64 array [C, C]: entry [i, j] counts the examples of true class i
+    predicted as class j (scikit-learn's `confusion_matrix(labels,
+    predictions, labels=range(C))`: rows are true classes).
+  """
+  predictions, labels = _check_class_ids(predictions, labels, num_classes)
+  flat = np.bincount(labels * num_classes + predictions,
+                     minlength=num_classes * num_classes)
+  return flat.reshape([num_classes, num_classes]).astype(np.int64)
+
+
+def per_class_scores(predictions, labels, num_classes):
+  """Precision, recall, F1 and support of every class (one against the rest).
+
+  For class c with tp, fp, fn its true positives, false positives and false
+  negatives: precision tp / (tp + fp), recall tp / (tp + fn), F1 2tp / (2tp
+  + fp + fn), each 0.0 where its denominator is 0 (a class never predicted
+  has precision 0, a class absent from `labels` recall 0), and support tp +
+  fn. The same as scikit-learn's `precision_recall_fscore_support(labels,
+  predictions, labels=range(C), zero_division=0)`.
+
+  Args:
+    predictions: shape [n], predicted class ids in [0, num_classes).
+    labels: shape [n], true class ids in [0, num_classes).
+    num_classes: int, the number of classes C.
+
+  Returns:
+    dict "precision", "recall", "f1": float64 arrays [C]; "support": int64
+    array [C].
+  """
+  matrix = confusion_matrix(predictions, labels, num_classes)
+  tp = np.diag(matrix).astype(np.float64)
+  predicted = matrix.sum(axis=0).astype(np.float64)  # tp + fp
+  support = matrix.sum(axis=1)                        # tp + fn
+
+  def divide(numerator, denominator):
+    out = np.zeros_like(numerator)
+    np.divide(numerator, denominator, out=out, where=denominator > 0)
+    return out
+
+  return {"precision": divide(tp, predicted),
+          "recall": divide(tp, support.astype(np.float64)),
+          "f1": divide(2.0 * tp, predicted + support),
+          "support": support.astype(np.int64)}
+
+
+def macro_f1(predictions, labels, num_classes):
+  """The unweighted mean of the classes' F1 (`per_class_scores`).
+
+  The mean runs over the classes that occur among `labels` or
+  `predictions`, as scikit-learn's `f1_score(labels, predictions,
+  average="macro")`: a class of the task that appears on neither side (no
+  example, never predicted) has no F1 to count. A class with examples that
+  is never predicted counts with F1 0.
+
+  Args:
+    predictions: shape [n], predicted class ids in [0, num_classes).
+    labels: shape [n], true class ids in [0, num_classes).
+    num_classes: int, the number of classes C.
+
+  Returns:
+    float in [0, 1].
+  """
+  predictions, labels = _check_class_ids(predictions, labels, num_classes)
+  scores = per_class_scores(predictions, labels, num_classes)
+  present = np.union1d(np.unique(labels), np.unique(predictions))
+  return float(np.mean(scores["f1"][present]))

@@ -22,6 +22,9 @@ backend (no display needed):
 A plot whose data are absent (say, no evaluation yet) is left out. Each PNG
 is written under a temporary name and renamed when complete.
 
+`plot_confusion_matrix` draws a classifier evaluation's confusion matrix
+(run_classifier.py writes `confusion_matrix.png` beside eval_results.txt).
+
 CLI:
   python -m bert_tf.plots --model_dir=/tmp/mrpc_output [--output_dir=DIR]
 
@@ -252,13 +255,25 @@ def plot_single(runs, tag, path, title, ylabel):
   return _save(fig, path)
 
 
+# A classifier's per-label scores (`heads.classification_report_fns`):
+# in eval_results.txt and the confusion matrix's PNG, not a panel each.
+_PER_LABEL = re.compile(r"^(precision|recall|f1|support)_")
+
+
+def _plotted(tag):
+  return not _PER_LABEL.match(tag) and tag != "confusion_matrix"
+
+
 def plot_eval_metrics(runs, path, title):
-  """Every evaluation scalar (except global_step) in its own panel."""
+  """Every evaluation scalar (except global_step and the per-label scores)
+  in its own panel."""
   panels = []
   for name, scalars in _eval_runs(runs):
     for tag in sorted(scalars):
       if tag == "global_step" or (tag == "loss" and "eval_loss" in scalars):
         continue  # the step is the x axis; "loss" repeats "eval_loss"
+      if not _plotted(tag):
+        continue
       panels.append((name, tag, scalars[tag]))
   if not panels:
     return None
@@ -301,7 +316,8 @@ def plot_eval_history(history, path, title):
   use_epochs = all("epoch" in r for r in history)
   xs = [r["epoch"] if use_epochs else r["global_step"] for r in history]
   names = sorted({k for r in history for k, v in r["metrics"].items()
-                  if isinstance(v, (int, float)) and k != "global_step"})
+                  if isinstance(v, (int, float)) and k != "global_step" and
+                  _plotted(k)})
   if not names:
     return None
   plt = _pyplot()
@@ -320,6 +336,56 @@ def plot_eval_history(history, path, title):
   for ax in list(axes.flat)[len(names):]:
     ax.axis("off")
   fig.suptitle(title + ": evaluation during training")
+  fig.tight_layout()
+  return _save(fig, path)
+
+
+def plot_confusion_matrix(matrix, labels, path, title="confusion matrix"):
+  """Draws a confusion matrix: counts in the cells, shaded by row share.
+
+  Args:
+    matrix: int [C, C] (nested lists or an array): entry [i, j] counts the
+      examples of true label i predicted as label j.
+    labels: the C label names, in the matrix's order.
+    path: the PNG to write (atomically).
+    title: the plot's title.
+
+  Returns:
+    `path`.
+
+  Raises:
+    ValueError: for a matrix that is not [C, C] with C = len(labels).
+  """
+  matrix = np.asarray(matrix, dtype=np.int64)
+  labels = [str(x) for x in labels]
+  num = len(labels)
+  if matrix.shape != (num, num):
+    raise ValueError("confusion matrix of shape %s for %d labels" % (
+        matrix.shape, num))
+  rows = matrix.sum(axis=1, keepdims=True)
+  share = np.divide(matrix, rows, out=np.zeros(matrix.shape),
+                    where=rows > 0)
+  plt = _pyplot()
+  side = min(16.0, 2.5 + 0.6 * num)
+  fig, ax = plt.subplots(figsize=(side + 1.5, side))
+  image = ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)
+  fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04,
+               label="share of the true label's examples")
+  names = [x if len(x) <= 20 else x[:19] + "\u2026" for x in labels]
+  ax.set_xticks(range(num))
+  ax.set_yticks(range(num))
+  ax.set_xticklabels(names, rotation=45 if num > 4 else 0,
+                     ha="right" if num > 4 else "center")
+  ax.set_yticklabels(names)
+  ax.set_xlabel("predicted label")
+  ax.set_ylabel("true label")
+  if num <= 30:
+    for i in range(num):
+      for j in range(num):
+        ax.text(j, i, str(matrix[i, j]), ha="center", va="center",
+                fontsize=9 if num <= 10 else 6,
+                color="white" if share[i, j] > 0.5 else "black")
+  ax.set_title("%s (%d examples)" % (title, int(matrix.sum())))
   fig.tight_layout()
   return _save(fig, path)
 

@@ -106,7 +106,9 @@ class _Run:
 
 
 def _float_metrics(metrics):
-  return {k: float(v) for k, v in metrics.items()}
+  """The numeric metrics as floats (a confusion matrix is left out)."""
+  return {k: float(v) for k, v in metrics.items()
+          if isinstance(v, (int, float))}
 
 
 def _shorten(text, width=110):

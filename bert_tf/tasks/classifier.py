@@ -9,6 +9,13 @@ vocabulary, case, length and labels, so a cache is never stale) ->
 -> `eval_results.txt`, `test_results.tsv` (with `labels.txt` and
 `test_predictions.tsv` beside it: see `ClassifierTask.predict`), SavedModel.
 
+Classification evaluations also score every label (precision, recall, F1,
+support), the macro F1 and the confusion matrix (`heads.ClassificationHead`
+with the label names): `eval_results.txt` holds each cell of the matrix as
+a line `confusion_matrix[<true label>][<predicted label>] = <count>`
+(`results_lines`), `confusion_matrix.png` draws it. `--class_weights`
+weighs the training loss by class (`driver.class_weights`).
+
 `ClassifierTask` is the plug-in of `bert_tf.driver`; `run(ClassifierConfig(
 ...))` is what `run_classifier.py` calls.
 """
@@ -27,6 +34,7 @@ import tensorflow.compat.v1 as tf
 from bert_tf import driver
 from bert_tf import export as export_lib
 from bert_tf import input_pipeline
+from bert_tf import plots
 from bert_tf import settings
 from bert_tf import tokenization
 from bert_tf.heads import ClassificationHead
@@ -45,6 +53,11 @@ TEXT_PREVIEW_CHARS = 60
 PAIR_SEPARATOR = " ||| "
 # Tabs and line breaks (str.splitlines' boundaries) in a text of one cell.
 _BREAKS = re.compile(r"[\t\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")
+# The metric of the confusion matrix, and its PNG after the evaluation after
+# training (in output_dir; MNLI's mismatched dev set:
+# confusion_matrix_mismatched.png).
+CONFUSION_MATRIX = "confusion_matrix"
+CONFUSION_MATRIX_PNG = "confusion_matrix.png"
 
 
 class InputFeatures(object):
@@ -285,8 +298,33 @@ class GenericTaskSettings:
   xnli_language: str = setting("zh", "xnli: the language to use.")
 
 
+def results_lines(metrics, label_list):
+  """The metrics as eval_results.txt writes them: one number per key.
+
+  The confusion matrix (nested lists, rows the true labels) becomes one
+  key per cell, `confusion_matrix[<true label>][<predicted label>]`, so
+  that every line of the file stays `key = number`.
+
+  Args:
+    metrics: dict of an evaluation (`ClassifierTask._evaluate`).
+    label_list: the labels, in the matrix's order.
+
+  Returns:
+    dict key -> value for `RunContext.write_results`.
+  """
+  out = dict(metrics)
+  matrix = out.pop(CONFUSION_MATRIX, None)
+  if matrix is not None:
+    for true_label, row in zip(label_list, matrix):
+      for predicted_label, count in zip(label_list, row):
+        out["%s[%s][%s]" % (CONFUSION_MATRIX, true_label,
+                            predicted_label)] = int(count)
+  return out
+
+
 @dataclasses.dataclass(kw_only=True)
-class ClassifierConfig(GenericTaskSettings, driver.FineTuningSettings):
+class ClassifierConfig(GenericTaskSettings, driver.ClassWeightSettings,
+                       driver.FineTuningSettings):
   """The run_classifier.py settings (each defines its flag, same name)."""
   task_name: Optional[str] = setting(
       None, "The name of the task to train.", required=True)
@@ -353,6 +391,7 @@ class ClassifierTask(driver.Task):
     self.processor = None
     self.label_list = None
     self.is_regression = False
+    self.class_weights = None
     self._train_examples = None
 
   def load_bert_config(self, cfg):
@@ -372,8 +411,14 @@ class ClassifierTask(driver.Task):
         not cfg.spm_model_file):
       raise ValueError("Give --vocab_file (or --spm_model_file).")
     self.processor = processor_for(cfg)
+    weights = cfg.class_weights
     if self.is_regression_task():
       self.default_metric = "eval_loss"
+      if weights is not None and str(weights).strip():
+        raise ValueError(
+            "--class_weights=%s weighs the classes of a classification "
+            "loss; --task_name=%s here is a regression (mean squared "
+            "error), which has no classes." % (weights, cfg.task_name))
 
   def is_regression_task(self):
     return bool(getattr(self.processor, "is_regression", False))
@@ -391,6 +436,10 @@ class ClassifierTask(driver.Task):
       if not self._train_examples:
         raise ValueError("No training examples in %s" % run.cfg.data_dir)
     self.label_list = self.processor.get_labels()
+    if not self.is_regression:
+      self.class_weights = driver.class_weights(
+          run, self.label_list, lambda: collections.Counter(
+              example.label for example in self._train_examples))
 
   def num_train_examples(self, run):
     return len(self._train_examples)
@@ -402,9 +451,11 @@ class ClassifierTask(driver.Task):
                   glue.metric_functions(self.processor).items()
                   if name != "accuracy"}
     num_labels = 1 if self.is_regression else len(self.label_list)
-    return ClassificationHead(num_labels, is_regression=self.is_regression,
-                              metric_fns=metric_fns,
-                              initializer=run.cfg.head_initializer)
+    return ClassificationHead(
+        num_labels, is_regression=self.is_regression, metric_fns=metric_fns,
+        initializer=run.cfg.head_initializer,
+        label_names=None if self.is_regression else self.label_list,
+        class_weights=self.class_weights)
 
   def spec(self, run):
     return name_to_features(run.cfg.max_seq_length, self.is_regression)
@@ -428,16 +479,31 @@ class ClassifierTask(driver.Task):
     metrics = self._evaluate(run, estimator, self.processor.get_dev_examples(
         cfg.data_dir), "eval", checkpoint_path)
     if final:
-      run.write_results("eval_results.txt", metrics)
+      self._write_results(run, "eval_results.txt", metrics,
+                          CONFUSION_MATRIX_PNG, "dev")
     extra = getattr(self.processor, "get_dev_mismatched_examples", None)
     if final and extra is not None and tf.io.gfile.exists(
         os.path.join(cfg.data_dir, "dev_mismatched.tsv")):
       mismatched = self._evaluate(run, estimator, extra(cfg.data_dir),
                                   "eval_mismatched", checkpoint_path)
-      run.write_results("eval_results_mismatched.txt", mismatched)
+      self._write_results(run, "eval_results_mismatched.txt", mismatched,
+                          "confusion_matrix_mismatched.png",
+                          "dev mismatched")
       metrics = dict(metrics)
       metrics["mismatched"] = mismatched
     return metrics
+
+  def _write_results(self, run, name, metrics, png, split):
+    """Writes the results file `name` and, for a classification, the
+    confusion matrix PNG `png` (both in output_dir, atomically)."""
+    run.write_results(name, results_lines(metrics, self.label_list))
+    matrix = metrics.get(CONFUSION_MATRIX)
+    if matrix is not None:
+      path = plots.plot_confusion_matrix(
+          matrix, self.label_list, run.output_path(png),
+          title="%s %s, step %s" % (run.cfg.task_name, split,
+                                    metrics.get("global_step")))
+      tf.logging.info("Wrote %s", path)
 
   def _evaluate(self, run, estimator, examples, split, checkpoint_path):
     cfg = run.cfg

@@ -38,7 +38,9 @@ training file's tags), cached window TFRecords, `TokenClassificationHead`,
 an exact evaluation over whole sentences (windows predicted, one prediction
 per word, scored with `ner_eval`: eval_results.txt, eval_predictions.txt),
 predictions.txt, and a "tagging" export that `bert_tf.predictor` serves on
-raw text.
+raw text. `--class_weights` weighs each labelled word's training loss by its
+tag (`driver.class_weights`; "balanced" counts the labelled words of each
+tag, `labelled_tag_counts`).
 
 This module never reads absl FLAGS.
 """
@@ -600,7 +602,7 @@ PREDICTIONS_FILE = "predictions.txt"
 
 
 @dataclasses.dataclass(kw_only=True)
-class NerConfig(driver.FineTuningSettings):
+class NerConfig(driver.ClassWeightSettings, driver.FineTuningSettings):
   """The run_ner.py settings (each defines its flag, same name)."""
   max_seq_length: int = setting(
       128, "The maximum total input sequence length after WordPiece "
@@ -653,6 +655,14 @@ def flatten_metrics(metrics):
   return flat
 
 
+def labelled_tag_counts(windows, labels):
+  """dict label -> how many labelled positions (label_mask 1) of `windows`
+  carry it: the words of each tag (each word is labelled in one window)."""
+  counts = collections.Counter(
+      t for w in windows for t, m in zip(w.label_ids, w.label_mask) if m)
+  return {label: counts.get(i, 0) for i, label in enumerate(labels)}
+
+
 def _file_digest(path):
   h = hashlib.sha256()
   with tf.io.gfile.GFile(path, "rb") as f:
@@ -669,6 +679,7 @@ class NerTask(driver.Task):
 
   def __init__(self):
     self.labels = None
+    self.class_weights = None  # one per label, or None (unweighted)
     self._train = None   # (sentences, windows)
     self._eval = None    # (sentences, windows, record path)
     self._final = None   # files of the final evaluation
@@ -750,6 +761,9 @@ class NerTask(driver.Task):
       tf.logging.info("Training: %d sentences, %d words, %d windows",
                       len(sentences), sum(len(s.words) for s in sentences),
                       len(windows))
+    self.class_weights = driver.class_weights(
+        run, self.labels, lambda: labelled_tag_counts(self._train[1],
+                                                      self.labels))
     if run.is_chief:
       tf.io.gfile.makedirs(cfg.output_dir)
       path = os.path.join(cfg.output_dir, LABELS_FILE)
@@ -764,6 +778,7 @@ class NerTask(driver.Task):
 
   def head(self, run):
     labelled = None
+    weighted = None
     if run.groups_by_length and self._train and self._train[1]:
       # Length bucketing batches sentences of similar length: a constant
       # loss denominator keeps every word's weight what it is in randomly
@@ -773,9 +788,20 @@ class NerTask(driver.Task):
       labelled = sum(sum(w.label_mask) for w in windows) / len(windows)
       tf.logging.info("Length bucketing: the loss is divided by batch size x "
                       "%.3f labelled words per window", labelled)
+      if self.class_weights is not None:
+        # The weighted loss: batch size x the mean class weight of a
+        # window's labelled words (its sum per window), the same count as
+        # sum(w[y]) of randomly composed batches on average.
+        weighted = sum(self.class_weights[t] for w in windows
+                       for t, m in zip(w.label_ids, w.label_mask) if m
+                       ) / len(windows)
+        tf.logging.info("Class weights with length bucketing: the training "
+                        "loss is divided by batch size x %.3f (the class "
+                        "weights of a window's labelled words)", weighted)
     return heads.TokenClassificationHead(
         len(self.labels), initializer=run.cfg.head_initializer,
-        labelled_per_example=labelled)
+        labelled_per_example=labelled, class_weights=self.class_weights,
+        class_weight_per_example=weighted)
 
   def _content_key(self, run, path, extra=None):
     return [_file_digest(path), run.cfg.doc_stride, list(self.labels),
