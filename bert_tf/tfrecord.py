@@ -70,21 +70,13 @@ def read_records(path):
     ValueError: naming the file and byte offset of a truncated or corrupt
       record.
   """
-  with open(path, "rb") as reader:
-    offset = 0
-    while True:
-      header = reader.read(12)
-      if not header:
-        return
-      length = _checked_length(path, offset, header)
-      data = reader.read(length)
-      footer = reader.read(4)
-      if len(data) < length or len(footer) < 4:
-        raise ValueError("%s: truncated record at byte %d" % (path, offset))
-      if masked_crc32c(data) != struct.unpack("<I", footer)[0]:
-        raise ValueError("%s: corrupt record data at byte %d" % (path, offset))
-      offset += 16 + length
-      yield data
+  offset = 0
+  for framed in iter_framed_records(path):
+    data = framed[12:-4]
+    if masked_crc32c(data) != struct.unpack("<I", framed[-4:])[0]:
+      raise ValueError("%s: corrupt record data at byte %d" % (path, offset))
+    offset += len(framed)
+    yield data
 
 
 def iter_framed_records(path):

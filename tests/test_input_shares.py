@@ -29,6 +29,13 @@ def test_count_records_reads_headers_only(tmp_path):
   with pytest.raises(ValueError, match=r"text\.txt: corrupt record length "
                      r"at byte 0"):
     input_pipeline.count_records_of([str(bad)])
+  flipped = bytearray(open(_write(tmp_path / "two", 2), "rb").read())
+  flipped[-6] ^= 1  # in the second record's data
+  (tmp_path / "flipped").write_bytes(bytes(flipped))
+  first = len(tfrecord.frame_record(b"record 0 "))
+  with pytest.raises(ValueError, match=r"flipped: corrupt record data at "
+                     r"byte %d" % first):
+    list(tfrecord.read_records(str(tmp_path / "flipped")))
   truncated = tmp_path / "cut"
   truncated.write_bytes(
       open(_write(tmp_path / "whole", 3), "rb").read()[:-5])
