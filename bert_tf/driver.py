@@ -20,9 +20,9 @@ what its export serves); the driver says *how*:
 Settings are the fields of config dataclasses, which also define the flags
 (`bert_tf.settings`); the groups every training script shares are here
 (`ModelSettings`, `TokenizerSettings`, `TrainSettings`, `EpochSchedule`,
-`StepSchedule`, `EvalDuringTraining`, `HeadSettings`), beside `distributed.ScaleConfig` and
-`runtime.TpuConfig` / `runtime.RunSettings`; `ClassWeightSettings` is the
-classifier's and NER's.
+`StepSchedule`, `EvalDuringTraining`, `HeadSettings`, `FreezeSettings`),
+beside `distributed.ScaleConfig` and `runtime.TpuConfig` /
+`runtime.RunSettings`; `ClassWeightSettings` is the classifier's and NER's.
 
 Data flow: task.read examples -> task features -> `features_file` (TFRecord
 cache) -> `input_pipeline` -> Estimator(`model_fn`(task.head(`modeling`)))
@@ -203,10 +203,24 @@ def class_weights(run, labels, counts):
 
 
 @dataclasses.dataclass(kw_only=True)
+class FreezeSettings:
+  """Fine-tuning only part of the model (`model_fn.trainable_variables`)."""
+  freeze_embeddings: bool = setting(
+      False, "Leave the embeddings (word, position, token type and their "
+      "layer norm) as the checkpoint has them: no update, no optimizer "
+      "slots.")
+  train_top_layers: Optional[int] = setting(
+      None, "Train only the top N encoder layers, the pooler and the head "
+      "(0: only the pooler and the head); the embeddings and the lower "
+      "layers stay frozen. Default: every layer trains. Checkpoints still "
+      "hold every variable.")
+
+
+@dataclasses.dataclass(kw_only=True)
 class FineTuningSettings(ModelSettings, TokenizerSettings, TrainSettings,
                          EpochSchedule, EvalDuringTraining, HeadSettings,
-                         distributed.ScaleConfig, runtime.TpuConfig,
-                         runtime.RunSettings):
+                         FreezeSettings, distributed.ScaleConfig,
+                         runtime.TpuConfig, runtime.RunSettings):
   """Every setting of an epoch-counted fine-tuning script (classifier,
   SQuAD, NER); each task's config adds its own and overrides defaults."""
 
@@ -797,7 +811,9 @@ def run(task, cfg):
       num_warmup_steps=context.num_warmup_steps,
       use_tpu=cfg.use_tpu, use_one_hot_embeddings=cfg.use_tpu,
       optimizer_kwargs=dist.optimizer_kwargs(),
-      model_builder=task.model_builder)
+      model_builder=task.model_builder,
+      freeze_embeddings=getattr(cfg, "freeze_embeddings", False),
+      train_top_layers=getattr(cfg, "train_top_layers", None))
   estimator = dist.estimator(
       cfg, model_fn, train_batch_size=cfg.train_batch_size,
       eval_batch_size=getattr(cfg, "eval_batch_size", 8),

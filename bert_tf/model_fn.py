@@ -7,6 +7,9 @@ returns a `tf.estimator.EstimatorSpec` (or a `TPUEstimatorSpec` when
 `use_tpu`) for TRAIN, EVAL and PREDICT. Scripts never write their own model_fn.
 """
 
+import re
+
+import numpy as np
 import tensorflow.compat.v1 as tf
 
 from bert_tf import modeling
@@ -79,6 +82,59 @@ def init_from_checkpoint(init_checkpoint, tvars=None, log=True):
   return dict(assignment_map)
 
 
+_LAYER = re.compile(r"^bert/encoder/layer_(\d+)/")
+
+
+def trainable_variables(num_hidden_layers, freeze_embeddings=False,
+                        train_top_layers=None, variables=None):
+  """The variables fine-tuning updates, the others frozen.
+
+  Args:
+    num_hidden_layers: the encoder's number of layers, L.
+    freeze_embeddings: leave `bert/embeddings/*` (word, position and
+      token-type embeddings, their layer norm) as they are.
+    train_top_layers: None (every layer trains) or N in [0, L]: only the
+      top N encoder layers `bert/encoder/layer_{L-N}` ... `layer_{L-1}`
+      train, with the pooler and the head; the embeddings and the lower
+      layers are frozen.
+    variables: the candidates (default `tf.trainable_variables()`).
+
+  Returns:
+    (trained, frozen): lists of variables. Frozen variables get no gradient,
+    no update and no optimizer slot; they stay in the checkpoint.
+
+  Raises:
+    ValueError: N outside [0, L], or a freeze asked of a graph without the
+      reference's variable names (e.g. a TF-Hub module).
+  """
+  variables = list(tf.trainable_variables() if variables is None
+                   else variables)
+  if train_top_layers is not None and not (
+      0 <= train_top_layers <= num_hidden_layers):
+    raise ValueError("--train_top_layers=%d: the model has %d layers; give "
+                     "0 (only the pooler and the head) to %d (every layer)."
+                     % (train_top_layers, num_hidden_layers,
+                        num_hidden_layers))
+  if not freeze_embeddings and train_top_layers is None:
+    return variables, []
+  lowest = (num_hidden_layers - train_top_layers
+            if train_top_layers is not None else 0)
+
+  def frozen(name):
+    if name.startswith("bert/embeddings/"):
+      return freeze_embeddings or train_top_layers is not None
+    match = _LAYER.match(name)
+    return bool(match) and int(match.group(1)) < lowest
+
+  if not any(v.op.name.startswith("bert/embeddings/") for v in variables):
+    raise ValueError("--freeze_embeddings / --train_top_layers need the "
+                     "reference's variable names (bert/embeddings/..., "
+                     "bert/encoder/layer_N/...); this model has none.")
+  trained = [v for v in variables if not frozen(v.op.name)]
+  held = [v for v in variables if frozen(v.op.name)]
+  return trained, held
+
+
 def model_fn_builder(bert_config,
                      head,
                      init_checkpoint=None,
@@ -89,7 +145,9 @@ def model_fn_builder(bert_config,
                      use_one_hot_embeddings=False,
                      optimizer_kwargs=None,
                      training_hooks=None,
-                     model_builder=None):
+                     model_builder=None,
+                     freeze_embeddings=False,
+                     train_top_layers=None):
   """Returns a `model_fn(features, labels, mode, params)` for an Estimator.
 
   Args:
@@ -110,6 +168,8 @@ def model_fn_builder(bert_config,
       [batch, seq, H] (and get_embedding_table() for heads that need it),
       used instead of `modeling.BertModel` (e.g. a TF-Hub module, see
       `bert_tf.hub.hub_model_builder`). `bert_config` still goes to the head.
+    freeze_embeddings, train_top_layers: train only part of the model (see
+      `trainable_variables`).
 
   Returns:
     model_fn.
@@ -156,9 +216,20 @@ def model_fn_builder(bert_config,
         init_from_checkpoint(init_checkpoint)
 
     if mode == tf.estimator.ModeKeys.TRAIN:
+      kwargs = dict(optimizer_kwargs)
+      if freeze_embeddings or train_top_layers is not None:
+        trained, frozen = trainable_variables(
+            bert_config.num_hidden_layers, freeze_embeddings,
+            train_top_layers)
+        count = lambda vs: sum(int(np.prod(v.shape.as_list())) for v in vs)  # pylint: disable=g-long-lambda
+        tf.logging.info(
+            "Training %d variables (%d parameters); %d frozen (%d "
+            "parameters: no update, no optimizer slots).", len(trained),
+            count(trained), len(frozen), count(frozen))
+        kwargs["tvars"] = trained
       train_op = optimization.create_optimizer(
           out.loss, learning_rate, num_train_steps, num_warmup_steps, use_tpu,
-          **optimizer_kwargs)
+          **kwargs)
       if use_tpu:
         return tf.estimator.tpu.TPUEstimatorSpec(
             mode=mode, loss=out.loss, train_op=train_op,
