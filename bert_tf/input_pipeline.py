@@ -361,7 +361,7 @@ def file_based_input_fn_builder(input_files, name_to_features, is_training,
       buffer_size = shuffle_buffer
       if buffer_size <= 0:
         # Every record of this process's shard.
-        total = sum(count_records(f) for f in files)
+        total = sum(count_records_of(files))
         buffer_size = max(1, -(-total // num_shards) if record_shard
                           else total)
       d = d.shuffle(buffer_size=buffer_size, seed=seed,
