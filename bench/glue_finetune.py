@@ -33,6 +33,8 @@ from bert_tf.tasks import classifier
 SHARED = os.environ.get("BERT_TF_SHARED", os.path.join(os.path.dirname(ROOT),
                                                         "shared"))
 TASK_DIRS = {"mrpc": "MRPC", "sst-2": "SST-2"}
+# The label column of each task's train.tsv.
+TASK_LABEL_COLUMN = {"mrpc": 0, "sst-2": 1}
 
 
 def converted_minilm(results_dir):
@@ -70,6 +72,31 @@ def subset_dir(task_dir, max_train, results_dir, task):
   return out
 
 
+def imbalanced_dir(task_dir, label, keep_every, results_dir, task):
+  """A copy of the task whose training file keeps only every `keep_every`-th
+  row of class `label` (the 1st, the (k+1)-th, ... of that class, in file
+  order; every other row kept), dev and test unchanged."""
+  out = os.path.join(results_dir, "%s-label%s-keep1of%d" % (task, label,
+                                                            keep_every))
+  os.makedirs(out, exist_ok=True)
+  with open(os.path.join(task_dir, "train.tsv"), encoding="utf-8") as f:
+    lines = f.readlines()
+  kept, seen = [lines[0]], 0
+  for line in lines[1:]:
+    if line.split("\t")[TASK_LABEL_COLUMN[task]].strip() == label:
+      seen += 1
+      if (seen - 1) % keep_every:
+        continue
+    kept.append(line)
+  with open(os.path.join(out, "train.tsv"), "w", encoding="utf-8") as f:
+    f.writelines(kept)
+  for name in ("dev.tsv", "test.tsv"):
+    src = os.path.join(task_dir, name)
+    if os.path.exists(src):
+      shutil.copyfile(src, os.path.join(out, name))
+  return out
+
+
 def recipe_parser(description):
   """The task and recipe arguments shared with bench/glue_hf.py."""
   parser = argparse.ArgumentParser(description=description)
@@ -82,6 +109,11 @@ def recipe_parser(description):
   parser.add_argument("--max_train_examples", type=int, default=0,
                       help="use only the first N training rows (0 = all)")
   parser.add_argument("--random_seed", type=int, default=12345)
+  parser.add_argument(
+      "--drop_label", default=None,
+      help="make the training set imbalanced: keep only every "
+      "--keep_every-th training row of this label (e.g. 0)")
+  parser.add_argument("--keep_every", type=int, default=10)
   parser.add_argument("--no_dropout", action="store_true",
                       help="dropout off in training (encoder, attention "
                       "and the classifier head)")
@@ -111,6 +143,10 @@ def main():
                       "metric, e.g. eval_accuracy")
   add_optimizer_type(parser)
   parser.add_argument(
+      "--class_weights", default=None,
+      help="run_classifier's --class_weights (balanced, or one weight per "
+      "label)")
+  parser.add_argument(
       "--use_bucketing", action="store_true",
       help="length bucketing in training (batches of similar length, each "
            "padded to its longest member); evaluation is unchanged by it")
@@ -127,6 +163,9 @@ def main():
   if args.max_train_examples:
     data_dir = subset_dir(data_dir, args.max_train_examples, args.results_dir,
                           args.task)
+  if args.drop_label is not None:
+    data_dir = imbalanced_dir(data_dir, args.drop_label, args.keep_every,
+                              args.results_dir, args.task)
   run_name = "%s-lr%g-seed%d%s%s%s%s" % (
       args.task, args.learning_rate, args.random_seed,
       "-n%d" % args.max_train_examples if args.max_train_examples else "",
@@ -135,7 +174,11 @@ def main():
       else "", "-nodropout" if args.no_dropout else "") + (
           "" if args.optimizer_type == "adamw" else "-" + args.optimizer_type
       ) + ("-bucketing" if args.use_bucketing else "") + (
-          "-bf16" if args.use_bf16 else "")
+          "-bf16" if args.use_bf16 else "") + (
+              "-label%s-keep1of%d" % (args.drop_label, args.keep_every)
+              if args.drop_label is not None else "") + (
+                  "-weights-" + args.class_weights.replace(",", "_")
+                  if args.class_weights else "")
   work = os.path.join(args.results_dir, args.work_name or run_name)
   if os.path.exists(work):
     shutil.rmtree(work)
@@ -161,7 +204,7 @@ def main():
       eval_every_epochs=args.eval_every_epochs,
       keep_best_checkpoint_by=args.keep_best_checkpoint_by,
       optimizer_type=args.optimizer_type, use_bucketing=args.use_bucketing,
-      use_bf16=args.use_bf16)
+      use_bf16=args.use_bf16, class_weights=args.class_weights)
   start = time.time()
   result = classifier.run(cfg)
   wall = time.time() - start
@@ -178,11 +221,16 @@ def main():
           "learning_rate", "num_train_epochs", "train_batch_size",
           "max_seq_length", "warmup_proportion", "random_seed",
           "shuffle_buffer", "no_dropout", "optimizer_type", "use_bucketing",
-          "use_bf16")},
+          "use_bf16", "drop_label", "keep_every", "class_weights")},
       "num_train_steps": result.get("num_train_steps"),
       "dev_accuracy": ev.get("eval_accuracy"),
       "dev_f1": ev.get("f1"),
       "dev_loss": ev.get("eval_loss"),
+      "dev_macro_f1": ev.get("macro_f1"),
+      "dev_per_label": {
+          key: value for key, value in ev.items()
+          if key.split("_")[0] in ("precision", "recall", "f1", "support")
+          and key != "f1"},
       "train_examples_per_sec": result["train_summary"]["examples_per_sec"],
       "train_wall_sec": result["train_summary"]["wall_sec"],
       "eval_history": [

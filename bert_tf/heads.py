@@ -430,15 +430,27 @@ class ClassificationHead(object):
       macro F1 and confusion matrix.
     class_weights: optional list of num_labels positive floats: the
       training loss is `class_weighted_mean` (evaluation is unweighted).
+    window_pooling: None, or "mean"/"max" for long documents scored as
+      windows (`tasks.classifier`): the predictions then also hold the
+      `logits` (float32 [batch, num_labels]) and, given the feature
+      `doc_index` (int [batch], the window's document), `doc_index`; and
+      every evaluation metric is computed over documents, not windows
+      (`pooled_document_scores`).
 
   Raises:
     ValueError: for label_names or class_weights of another length than
-      num_labels, or class_weights with a regression.
+      num_labels, class_weights with a regression, or an unknown
+      window_pooling.
   """
 
   def __init__(self, num_labels, is_regression=False, metric_fns=None,
                initializer="truncated_normal", label_names=None,
-               class_weights=None):
+               class_weights=None, window_pooling=None):
+    if (window_pooling is not None and
+        window_pooling not in metrics_lib.WINDOW_POOLING):
+      raise ValueError("window_pooling %r is not one of %s" % (
+          window_pooling, ", ".join(metrics_lib.WINDOW_POOLING)))
+    self.window_pooling = window_pooling
     self.initializer = initializer
     self.is_regression = is_regression
     self.num_labels = 1 if is_regression else num_labels
@@ -486,7 +498,108 @@ class ClassificationHead(object):
         "logits": logits,
         "is_real_example": tf.cast(tf.reshape(is_real, [-1]), tf.float32),
     }
-    return HeadOutput(loss, predictions, self._metric_fn, metric_tensors)
+    metric_fn = self._metric_fn
+    if self.window_pooling:
+      predictions["logits"] = logits
+      if "doc_index" in features:
+        doc_index = tf.reshape(features["doc_index"], [-1])
+        predictions["doc_index"] = doc_index
+        metric_tensors["doc_index"] = doc_index
+        metric_fn = self._pooled_metric_fn
+    return HeadOutput(loss, predictions, metric_fn, metric_tensors)
+
+  def metric_names(self):
+    """(names, specs): the evaluation's metrics in order, and the (dtype,
+    shape) of those that are not float32 scalars."""
+    names = ["eval_loss"] + ([] if self.is_regression else ["eval_accuracy"])
+    names += list(self.metric_fns)
+    specs = {}
+    if not self.is_regression and self.label_names is not None:
+      report_fns, specs = classification_report_fns(self.label_names)
+      names += list(report_fns)
+    return names, specs
+
+  def pooled_document_scores(self, logits, label_ids, weights, doc_index):
+    """The evaluation metrics over documents, each its windows pooled.
+
+    A document's logits are `metrics.pool_windows` of its windows' logits
+    (mean or max, element-wise, before the softmax); its label is that of
+    its windows (each window carries the document's). Its loss is the
+    cross-entropy of softmax(pooled logits) (regression: the squared error
+    of the pooled value), `eval_loss` the mean over documents.
+
+    Args:
+      logits: float [n, num_labels] (or flat [n * num_labels]): per window.
+      label_ids: [n] labels of the windows.
+      weights: [n]; windows of weight 0 (padding) are left out.
+      doc_index: int [n], each window's document.
+
+    Returns:
+      dict metric name (`metric_names`) -> float, or an int64 array for the
+      confusion matrix; zeros where no window has weight.
+    """
+    names, specs = self.metric_names()
+    keep = np.asarray(weights).reshape([-1]) > 0
+    logits = np.asarray(logits, np.float64).reshape(
+        [-1, self.num_labels])[keep]
+    label_ids = np.asarray(label_ids).reshape([-1])[keep]
+    doc_index = np.asarray(doc_index).reshape([-1])[keep]
+    if not len(label_ids):  # pylint: disable=g-explicit-length-test
+      return {n: np.zeros(specs.get(n, (None, []))[1]) for n in names}
+    docs, pooled = metrics_lib.pool_windows(logits, doc_index,
+                                            self.window_pooling)
+    first = np.unique(doc_index, return_index=True)[1]
+    labels = label_ids[first]
+    out = {}
+    if self.is_regression:
+      predictions = pooled[:, 0]
+      labels = labels.astype(np.float64)
+      out["eval_loss"] = float(np.mean(np.square(predictions - labels)))
+    else:
+      labels = labels.astype(np.int64)
+      probabilities = metrics_lib.softmax(pooled)
+      out["eval_loss"] = float(np.mean(-np.log(np.maximum(
+          probabilities[np.arange(len(docs)), labels], 1e-300))))
+      predictions = np.argmax(pooled, axis=-1)
+      out["eval_accuracy"] = metrics_lib.accuracy(predictions, labels)
+    fns = dict(self.metric_fns)
+    if not self.is_regression and self.label_names is not None:
+      fns.update(classification_report_fns(self.label_names)[0])
+    for name, fn in fns.items():
+      out[name] = fn(predictions, labels)
+    return out
+
+  def _pooled_metric_fn(self, per_example_loss, label_ids, logits,
+                        is_real_example, doc_index):
+    """eval_metric_ops over documents (`pooled_document_scores`): every
+    window is kept until the end of the evaluation, then one py_func pools
+    and scores them all."""
+    del per_example_loss  # recomputed per document
+    names, specs = self.metric_names()
+    shapes = [specs.get(n, (tf.float32, []))[1] for n in names]
+    sizes = [int(np.prod(shape)) for shape in shapes]
+    with tf.variable_scope(None, default_name="pooled_metrics"):
+      acc = [_accumulate(t, n) for t, n in (
+          (tf.cast(logits, tf.float32), "logits"), (label_ids, "labels"),
+          (tf.cast(is_real_example, tf.float32), "weights"),
+          (tf.cast(doc_index, tf.int64), "doc_index"))]
+      update = tf.group(*[u for _, u in acc])
+
+      def compute(l, y, w, d):
+        scores = self.pooled_document_scores(l, y, w, d)
+        return np.concatenate([np.asarray(scores[n], np.float64).reshape(
+            [-1]) for n in names]).astype(np.float64)
+
+      vector = tf.py_func(compute, [v for v, _ in acc], tf.float64,
+                          stateful=False, name="pooled_document_scores")
+      vector.set_shape([sum(sizes)])
+    ops, offset = {}, 0
+    for name, shape, size in zip(names, shapes, sizes):
+      dtype = specs.get(name, (tf.float32, []))[0]
+      value = tf.cast(tf.reshape(vector[offset:offset + size], shape), dtype)
+      offset += size
+      ops[name] = (value, update)
+    return ops
 
   def _metric_fn(self, per_example_loss, label_ids, logits, is_real_example):
     ops = {"eval_loss": tf.metrics.mean(values=per_example_loss,

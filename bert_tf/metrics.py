@@ -15,6 +15,9 @@ the two inputs differ in length or are empty.
     num_classes)`: any number of classes, ids 0 .. num_classes - 1.
   * `pearson(predictions, labels)`, `spearman(predictions, labels)`: Spearman's
     rho is Pearson's r of the ranks, tied values sharing their average rank.
+  * `pool_windows(values, doc_index, method)`: the windows' outputs of each
+    document of a long-document classification combined into one row
+    (`WINDOW_POOLING`: mean or max), and `softmax(logits)`.
 
 Degenerate cases follow scikit-learn / scipy: precision, recall and F1 are 0.0
 when their denominator is 0 (a class never predicted has precision 0, a class
@@ -320,3 +323,55 @@ def macro_f1(predictions, labels, num_classes):
   scores = per_class_scores(predictions, labels, num_classes)
   present = np.union1d(np.unique(labels), np.unique(predictions))
   return float(np.mean(scores["f1"][present]))
+
+
+# How a long document's windows' outputs are combined (--window_pooling).
+WINDOW_POOLING = ("mean", "max")
+
+
+def pool_windows(values, doc_index, method="mean"):
+  """Combines the rows of each document's windows into one row.
+
+  Args:
+    values: float array [n, ...]: one row per window (a classifier's logits
+      [n, C], a regression's values [n]).
+    doc_index: int array [n]: the document of each window; windows of one
+      document need not be adjacent. Negative indices (padding) are left out.
+    method: "mean" (the element-wise mean of the document's rows) or "max"
+      (the element-wise maximum).
+
+  Returns:
+    (docs, pooled): docs int64 [D], the distinct document indices in
+    increasing order; pooled float64 [D, ...], the pooled row of each.
+
+  Raises:
+    ValueError: for an unknown method or arrays of different lengths.
+  """
+  if method not in WINDOW_POOLING:
+    raise ValueError("Window pooling %r is not one of %s" %
+                     (method, ", ".join(WINDOW_POOLING)))
+  values = np.asarray(values, np.float64)
+  doc_index = np.asarray(doc_index).reshape([-1]).astype(np.int64)
+  if len(values) != len(doc_index):
+    raise ValueError("values has %d rows but doc_index %d entries" %
+                     (len(values), len(doc_index)))
+  keep = doc_index >= 0
+  values, doc_index = values[keep], doc_index[keep]
+  docs, inverse = np.unique(doc_index, return_inverse=True)
+  shape = (len(docs),) + values.shape[1:]
+  if method == "mean":
+    pooled = np.zeros(shape, np.float64)
+    np.add.at(pooled, inverse, values)
+    counts = np.bincount(inverse, minlength=len(docs)).astype(np.float64)
+    pooled /= counts.reshape((-1,) + (1,) * (values.ndim - 1))
+  else:
+    pooled = np.full(shape, -np.inf, np.float64)
+    np.maximum.at(pooled, inverse, values)
+  return docs, pooled
+
+
+def softmax(logits):
+  """Row-wise softmax of float logits [n, C] (float64)."""
+  logits = np.asarray(logits, np.float64)
+  shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+  return shifted / shifted.sum(axis=-1, keepdims=True)

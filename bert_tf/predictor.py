@@ -169,23 +169,39 @@ class Predictor(object):
   def featurize(self, inputs):
     """Classifier features of `inputs` (texts or (text_a, text_b) pairs).
 
+    An export of long documents (its metadata records `doc_stride`) gets
+    one row per window, as run_classifier.py cut them
+    (`classifier.convert_example_to_windows`), and `doc_index` [n] int64,
+    the input each row belongs to.
+
     Returns:
       dict name -> int32 np.ndarray: input_ids, input_mask, segment_ids
       [n, max_seq_length] (plus unique_ids [n] = 0..n-1 if the signature
-      takes them).
+      takes them, doc_index for windows).
     """
     if isinstance(inputs, (str, bytes)):
       inputs = [inputs]
     feats = []
+    doc_stride = self.metadata.get("doc_stride")
     for i, item in enumerate(inputs):
       a, b = _as_pair(item, i)
       example = glue.InputExample("predict-%d" % i, a, b, "0")
+      if doc_stride:
+        feats += classifier.convert_example_to_windows(
+            i, example, ["0"], self.max_seq_length, self.tokenizer,
+            int(doc_stride), self.metadata.get("max_windows_per_doc"),
+            log=False)
+        continue
       # ex_index >= 3 keeps convert_single_example from logging examples.
       feats.append(classifier.convert_single_example(
           3 + i, example, ["0"], self.max_seq_length, self.tokenizer))
     arrays = {name: np.array([getattr(f, name) for f in feats],
                              np.int32).reshape([-1, self.max_seq_length])
               for name in _TEXT_INPUTS}
+    if doc_stride:
+      # Not an input of the model: each window's document (0-based).
+      arrays["doc_index"] = np.array([f.doc_index for f in feats],
+                                     np.int64)
     if "unique_ids" in self.input_names:
       arrays["unique_ids"] = np.arange(len(feats), dtype=np.int32)
     return arrays
@@ -321,6 +337,8 @@ class Predictor(object):
     """
     if self.task == "tagging":
       return self.entities(inputs, batch_size)
+    if self.metadata.get("doc_stride"):
+      return self._predict_documents(inputs, batch_size)
     if "probabilities" in self.output_names:
       key = "probabilities"
     elif "predictions" in self.output_names:
@@ -330,6 +348,22 @@ class Predictor(object):
           "%s is not a classifier export (outputs: %s); use predict_outputs"
           % (self.saved_model_dir, ", ".join(self.output_names)))
     return self.predict_outputs(inputs, batch_size)[key]
+
+  def _predict_documents(self, inputs, batch_size):
+    """`predict` for an export of long documents: each input's windows'
+    logits pooled as the export's run pooled them (mean or max), then the
+    softmax (regression: the pooled value)."""
+    if "logits" not in self.output_names:
+      raise ValueError(
+          "%s records doc_stride but has no logits output to pool (outputs: "
+          "%s); export it with run_classifier.py --doc_stride" % (
+              self.saved_model_dir, ", ".join(self.output_names)))
+    features = self.featurize(inputs)
+    logits = self.run(features, batch_size)["logits"]
+    rows = classifier.pooled_predictions(
+        zip(features["doc_index"], logits),
+        self.metadata.get("window_pooling") or "mean", self.is_regression)
+    return np.array(rows, np.float32)
 
   def close(self):
     self.session.close()

@@ -65,7 +65,8 @@ def _task_heads(distribution):
   """Each fine-tuning task's head, made by the task from a run's settings."""
   run = types.SimpleNamespace(
       use_bucketing=False, groups_by_length=False,
-      cfg=types.SimpleNamespace(head_initializer=distribution))
+      cfg=types.SimpleNamespace(head_initializer=distribution,
+                                doc_stride=None))
   tagger = ner.NerTask()
   tagger.labels = ["O", "B-X", "I-X"]
   sentence = classifier.ClassifierTask()

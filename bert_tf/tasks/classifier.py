@@ -16,6 +16,13 @@ a line `confusion_matrix[<true label>][<predicted label>] = <count>`
 (`results_lines`), `confusion_matrix.png` draws it. `--class_weights`
 weighs the training loss by class (`driver.class_weights`).
 
+Long documents (`LongDocumentSettings`, --doc_stride): text a becomes
+overlapping windows (`convert_example_to_windows`), each a record with its
+document's `doc_index`; training sees every window with the document's
+label, and evaluation (`heads.ClassificationHead.pooled_document_scores`),
+--do_predict (`pooled_predictions`) and the export's Predictor pool each
+document's windows' logits (mean or max) into one prediction per document.
+
 `ClassifierTask` is the plug-in of `bert_tf.driver`; `run(ClassifierConfig(
 ...))` is what `run_classifier.py` calls.
 """
@@ -29,17 +36,21 @@ import re
 import time
 from typing import List, Optional
 
+import numpy as np
 import tensorflow.compat.v1 as tf
 
 from bert_tf import driver
 from bert_tf import export as export_lib
 from bert_tf import input_pipeline
+from bert_tf import metrics as metrics_lib
 from bert_tf import plots
 from bert_tf import settings
+from bert_tf import tfrecord
 from bert_tf import tokenization
 from bert_tf.heads import ClassificationHead
 from bert_tf.settings import setting
 from bert_tf.tasks import glue
+from bert_tf.tasks import squad
 
 CACHE_FORMAT_VERSION = 1
 
@@ -64,12 +75,15 @@ class InputFeatures(object):
   """Features of one example: int lists of length max_seq_length."""
 
   def __init__(self, input_ids, input_mask, segment_ids, label_id,
-               is_real_example=True):
+               is_real_example=True, doc_index=None):
     self.input_ids = input_ids
     self.input_mask = input_mask
     self.segment_ids = segment_ids
     self.label_id = label_id
     self.is_real_example = is_real_example
+    # Long documents (`convert_example_to_windows`): the window's document
+    # (-1 for padding); None where each example is one record.
+    self.doc_index = doc_index
 
 
 def truncate_seq_pair(tokens_a, tokens_b, max_length):
@@ -105,7 +119,15 @@ def tokenize_and_pad(text_a, text_b, max_seq_length, tokenizer):
     truncate_seq_pair(tokens_a, tokens_b, max_seq_length - 3)
   elif len(tokens_a) > max_seq_length - 2:
     tokens_a = tokens_a[:max_seq_length - 2]
+  return layout(tokens_a, tokens_b, max_seq_length, tokenizer)
 
+
+def layout(tokens_a, tokens_b, max_seq_length, tokenizer):
+  """BERT's input layout of token lists that fit (see `tokenize_and_pad`).
+
+  Returns:
+    (tokens, input_ids, input_mask, segment_ids).
+  """
   tokens = ["[CLS]"] + tokens_a + ["[SEP]"]
   segment_ids = [0] * len(tokens)
   if tokens_b:
@@ -139,27 +161,109 @@ def convert_single_example(ex_index, example, label_list, max_seq_length,
 
   tokens, input_ids, input_mask, segment_ids = tokenize_and_pad(
       example.text_a, example.text_b, max_seq_length, tokenizer)
+  label_id = label_id_of(example, label_list, is_regression)
+  if ex_index < 3:
+    _log_example(example, tokens, input_ids, label_id)
+  return InputFeatures(input_ids, input_mask, segment_ids, label_id, True)
 
+
+def label_id_of(example, label_list, is_regression=False):
+  """The label id (float for regression) of `example`.
+
+  Raises:
+    ValueError: for a label outside `label_list`, naming the example.
+  """
   if is_regression:
     try:
-      label_id = float(example.label)
+      return float(example.label)
     except (TypeError, ValueError):
       raise ValueError("Example %s: regression label %r is not a number" %
                        (example.guid, example.label))
-  else:
-    label_map = {label: i for i, label in enumerate(label_list)}
-    if example.label not in label_map:
-      raise ValueError("Example %s: label %r is not in the task's labels %s" %
-                       (example.guid, example.label, list(label_list)))
-    label_id = label_map[example.label]
+  label_map = {label: i for i, label in enumerate(label_list)}
+  if example.label not in label_map:
+    raise ValueError("Example %s: label %r is not in the task's labels %s" %
+                     (example.guid, example.label, list(label_list)))
+  return label_map[example.label]
 
-  if ex_index < 3:
-    tf.logging.info("*** Example %s ***", example.guid)
-    tf.logging.info("tokens: %s", " ".join(
-        tokenization.printable_text(t) for t in tokens))
-    tf.logging.info("input_ids: %s", " ".join(str(x) for x in input_ids))
-    tf.logging.info("label: %s (id = %s)", example.label, label_id)
-  return InputFeatures(input_ids, input_mask, segment_ids, label_id, True)
+
+def _log_example(example, tokens, input_ids, label_id):
+  tf.logging.info("*** Example %s ***", example.guid)
+  tf.logging.info("tokens: %s", " ".join(
+      tokenization.printable_text(t) for t in tokens))
+  tf.logging.info("input_ids: %s", " ".join(str(x) for x in input_ids))
+  tf.logging.info("label: %s (id = %s)", example.label, label_id)
+
+
+def window_pair(tokens_a, tokens_b, max_seq_length):
+  """How many tokens of text b each window keeps, and text a's window.
+
+  Text b (the second segment of a pair) is kept whole in every window where
+  it leaves text a at least half of the window's text tokens
+  (`(max_seq_length - 3) // 2`); a longer text b is cut to the other half
+  (its end dropped), as the reference truncates. Text a takes the rest.
+
+  Returns:
+    (tokens of b to keep, text a's window length in tokens).
+  """
+  if not tokens_b:
+    return 0, max_seq_length - 2
+  room = max_seq_length - 3
+  keep_b = min(len(tokens_b), room - room // 2)
+  return keep_b, room - keep_b
+
+
+def convert_example_to_windows(doc_index, example, label_list,
+                               max_seq_length, tokenizer, doc_stride,
+                               max_windows=None, is_regression=False,
+                               log=True):
+  """Converts one document into the features of its overlapping windows.
+
+  Text a is cut into windows of `window_pair`'s length whose starts are
+  `doc_stride` tokens apart (the last window ends at its last token; a text
+  that fits is one window, exactly `convert_single_example`'s features);
+  each window is laid out `[CLS] window [SEP] (b [SEP])` with text b as
+  `window_pair` keeps it. Every window carries the document's label and
+  `doc_index`. Where text b leaves a window no longer than the stride, the
+  windows abut instead of overlapping (no token is skipped).
+
+  Args:
+    doc_index: int, the document's index (0-based, input order).
+    example: `InputExample` (or `PaddingInputExample`: one padding record
+      with doc_index -1).
+    label_list, max_seq_length, tokenizer, is_regression: as
+      `convert_single_example`.
+    doc_stride: int, tokens between the starts of successive windows.
+    max_windows: optional int, keep at most the first this many windows.
+    log: log the first window of documents 0-2 (as the reference logs its
+      first examples).
+
+  Returns:
+    list of `InputFeatures`, at least one.
+  """
+  if isinstance(example, glue.PaddingInputExample):
+    feature = convert_single_example(3, example, label_list, max_seq_length,
+                                     tokenizer, is_regression)
+    feature.doc_index = -1
+    return [feature]
+  label_id = label_id_of(example, label_list, is_regression)
+  tokens_a = tokenizer.tokenize(example.text_a)
+  tokens_b = tokenizer.tokenize(example.text_b) if example.text_b else None
+  keep_b, window = window_pair(tokens_a, tokens_b, max_seq_length)
+  tokens_b = tokens_b[:keep_b] if tokens_b else None
+  spans = squad.make_doc_spans(len(tokens_a), window, doc_stride) or [
+      squad.DocSpan(start=0, length=0)]
+  if max_windows:
+    spans = spans[:max_windows]
+  features = []
+  for span in spans:
+    tokens, input_ids, input_mask, segment_ids = layout(
+        tokens_a[span.start:span.start + span.length], tokens_b,
+        max_seq_length, tokenizer)
+    if log and doc_index < 3 and not features:
+      _log_example(example, tokens, input_ids, label_id)
+    features.append(InputFeatures(input_ids, input_mask, segment_ids,
+                                  label_id, True, doc_index))
+  return features
 
 
 def features_to_example(feature, is_regression=False):
@@ -174,12 +278,15 @@ def features_to_example(feature, is_regression=False):
     f["label_ids"] = input_pipeline.create_int_feature([feature.label_id])
   f["is_real_example"] = input_pipeline.create_int_feature(
       [int(feature.is_real_example)])
+  if feature.doc_index is not None:
+    f["doc_index"] = input_pipeline.create_int_feature([feature.doc_index])
   return input_pipeline.make_example(f)
 
 
-def name_to_features(seq_length, is_regression=False):
-  """The tf.io feature spec of the classification TFRecords."""
-  return {
+def name_to_features(seq_length, is_regression=False, windowed=False):
+  """The tf.io feature spec of the classification TFRecords (`windowed`:
+  long documents' windows, which also carry `doc_index`)."""
+  spec = {
       "input_ids": tf.io.FixedLenFeature([seq_length], tf.int64),
       "input_mask": tf.io.FixedLenFeature([seq_length], tf.int64),
       "segment_ids": tf.io.FixedLenFeature([seq_length], tf.int64),
@@ -187,6 +294,9 @@ def name_to_features(seq_length, is_regression=False):
           [], tf.float32 if is_regression else tf.int64),
       "is_real_example": tf.io.FixedLenFeature([], tf.int64),
   }
+  if windowed:
+    spec["doc_index"] = tf.io.FixedLenFeature([], tf.int64)
+  return spec
 
 
 def cache_key(examples, label_list, is_regression):
@@ -206,8 +316,16 @@ def cache_key(examples, label_list, is_regression):
 
 def file_based_convert_examples_to_features(examples, label_list,
                                             max_seq_length, tokenizer,
-                                            output_file, is_regression=False):
-  """Converts `examples` and writes them (atomically) to `output_file`."""
+                                            output_file, is_regression=False,
+                                            doc_stride=None,
+                                            max_windows=None):
+  """Converts `examples` and writes them (atomically) to `output_file`.
+
+  With `doc_stride`, each example becomes the records of its windows
+  (`convert_example_to_windows`); the log counts the documents that were
+  longer than one window and those `max_windows` cut.
+  """
+  counts = collections.Counter()
 
   def generate():
     start = time.time()
@@ -215,11 +333,32 @@ def file_based_convert_examples_to_features(examples, label_list,
       if i and i % 10000 == 0:
         tf.logging.info("Writing example %d of %d (%.0f examples/sec)", i,
                         len(examples), i / max(time.time() - start, 1e-9))
-      feature = convert_single_example(i, example, label_list, max_seq_length,
-                                       tokenizer, is_regression)
-      yield features_to_example(feature, is_regression)
+      if doc_stride is None:
+        features = [convert_single_example(i, example, label_list,
+                                           max_seq_length, tokenizer,
+                                           is_regression)]
+      else:
+        features = convert_example_to_windows(
+            i, example, label_list, max_seq_length, tokenizer, doc_stride,
+            None, is_regression)
+        counts["windows_uncut"] += len(features)
+        counts["long"] += len(features) > 1
+        if max_windows and len(features) > max_windows:
+          counts["cut"] += 1
+          features = features[:max_windows]
+        counts["windows"] += len(features)
+      for feature in features:
+        yield features_to_example(feature, is_regression)
 
-  return input_pipeline.write_examples(generate(), output_file)
+  written = input_pipeline.write_examples(generate(), output_file)
+  if doc_stride is not None:
+    tf.logging.info(
+        "%s: %d documents as %d windows (stride %d); %d longer than one "
+        "window; %d cut to --max_windows_per_doc=%s (%d windows left out)",
+        output_file, len(examples), counts["windows"], doc_stride,
+        counts["long"], counts["cut"], max_windows,
+        counts["windows_uncut"] - counts["windows"])
+  return written
 
 
 def one_line(text):
@@ -298,6 +437,68 @@ class GenericTaskSettings:
   xnli_language: str = setting("zh", "xnli: the language to use.")
 
 
+@dataclasses.dataclass(kw_only=True)
+class LongDocumentSettings:
+  """Documents longer than max_seq_length as overlapping windows.
+
+  Unset (the default), text a is truncated as the reference truncates.
+  With --doc_stride every window of a document is a training example with
+  the document's label, and evaluation, --do_predict and the export's
+  Predictor score each window and pool the windows' logits per document
+  (`metrics.pool_windows`, before the softmax) into one row per document,
+  in input order.
+  """
+  doc_stride: Optional[int] = setting(
+      None, "Long documents: cut text a into overlapping windows whose "
+      "starts are this many tokens apart (smaller than the window, "
+      "max_seq_length - 2 tokens for one text; a pair's text b is kept in "
+      "every window). Unset: truncate, as the reference.")
+  max_windows_per_doc: Optional[int] = setting(
+      None, "With --doc_stride: keep at most the first N windows of a "
+      "document (unset: all).")
+  window_pooling: str = setting(
+      "mean", "With --doc_stride: how the windows' logits are combined per "
+      "document before the softmax (element-wise mean or max).",
+      choices=list(metrics_lib.WINDOW_POOLING))
+
+
+def check_long_document_settings(cfg):
+  """Refuses long-document settings that do not fit together.
+
+  Raises:
+    ValueError: naming the flag: a stride that is not positive or not
+      smaller than a single text's window (max_seq_length - 2 tokens), a
+      --max_windows_per_doc below 1, or --max_windows_per_doc /
+      --window_pooling given without --doc_stride.
+  """
+  if cfg.doc_stride is None:
+    stray = [name for name, default in (("max_windows_per_doc", None),
+                                        ("window_pooling", "mean"))
+             if getattr(cfg, name) != default]
+    if stray:
+      raise ValueError(
+          "%s applies to long documents cut into windows: give --doc_stride "
+          "too (without it documents are truncated to --max_seq_length)."
+          % ", ".join("--%s=%s" % (n, getattr(cfg, n)) for n in stray))
+    return
+  if cfg.use_tpu:
+    raise ValueError(
+        "--doc_stride (long documents as windows) does not run on TPUs: a "
+        "document's windows are a variable number of records, and TPU "
+        "evaluation needs a fixed number of batches. Leave --doc_stride "
+        "unset (truncation) or --use_tpu=false.")
+  window = cfg.max_seq_length - 2
+  if not 1 <= cfg.doc_stride < window:
+    raise ValueError(
+        "--doc_stride=%d must be at least 1 and smaller than the window: "
+        "--max_seq_length=%d leaves %d tokens of text per window ([CLS] and "
+        "[SEP] take 2), so successive windows overlap only with a stride "
+        "below %d." % (cfg.doc_stride, cfg.max_seq_length, window, window))
+  if cfg.max_windows_per_doc is not None and cfg.max_windows_per_doc < 1:
+    raise ValueError("--max_windows_per_doc=%d must be at least 1." %
+                     cfg.max_windows_per_doc)
+
+
 def results_lines(metrics, label_list):
   """The metrics as eval_results.txt writes them: one number per key.
 
@@ -323,8 +524,8 @@ def results_lines(metrics, label_list):
 
 
 @dataclasses.dataclass(kw_only=True)
-class ClassifierConfig(GenericTaskSettings, driver.ClassWeightSettings,
-                       driver.FineTuningSettings):
+class ClassifierConfig(GenericTaskSettings, LongDocumentSettings,
+                       driver.ClassWeightSettings, driver.FineTuningSettings):
   """The run_classifier.py settings (each defines its flag, same name)."""
   task_name: Optional[str] = setting(
       None, "The name of the task to train.", required=True)
@@ -411,6 +612,7 @@ class ClassifierTask(driver.Task):
         not cfg.spm_model_file):
       raise ValueError("Give --vocab_file (or --spm_model_file).")
     self.processor = processor_for(cfg)
+    check_long_document_settings(cfg)
     weights = cfg.class_weights
     if self.is_regression_task():
       self.default_metric = "eval_loss"
@@ -441,8 +643,17 @@ class ClassifierTask(driver.Task):
           run, self.label_list, lambda: collections.Counter(
               example.label for example in self._train_examples))
 
+  @staticmethod
+  def windowed(run):
+    """Whether documents are cut into windows (--doc_stride)."""
+    return run.cfg.doc_stride is not None
+
   def num_train_examples(self, run):
-    return len(self._train_examples)
+    if not self.windowed(run):
+      return len(self._train_examples)
+    # Every window is a training example: count the records written.
+    files, _ = self.train_records(run)
+    return sum(tfrecord.count_records(path) for path in files)
 
   def head(self, run):
     # eval_accuracy and eval_loss stream; the task's other metrics (F1, MCC,
@@ -455,19 +666,25 @@ class ClassifierTask(driver.Task):
         num_labels, is_regression=self.is_regression, metric_fns=metric_fns,
         initializer=run.cfg.head_initializer,
         label_names=None if self.is_regression else self.label_list,
-        class_weights=self.class_weights)
+        class_weights=self.class_weights,
+        window_pooling=run.cfg.window_pooling if self.windowed(run) else None)
 
   def spec(self, run):
-    return name_to_features(run.cfg.max_seq_length, self.is_regression)
+    return name_to_features(run.cfg.max_seq_length, self.is_regression,
+                            windowed=self.windowed(run))
 
   def features(self, run, examples, split):
     """The cached TFRecord of `examples`' features."""
+    cfg = run.cfg
     key = cache_key(examples, self.label_list, self.is_regression)
+    if self.windowed(run):
+      key = [key, cfg.doc_stride, cfg.max_windows_per_doc]
 
     def write(path):
       file_based_convert_examples_to_features(
-          examples, self.label_list, run.cfg.max_seq_length, run.tokenizer,
-          path, self.is_regression)
+          examples, self.label_list, cfg.max_seq_length, run.tokenizer,
+          path, self.is_regression, doc_stride=cfg.doc_stride,
+          max_windows=cfg.max_windows_per_doc)
 
     return run.features_file(split, key, write)
 
@@ -546,16 +763,22 @@ class ClassifierTask(driver.Task):
       while len(examples) % cfg.predict_batch_size != 0:
         examples.append(glue.PaddingInputExample())
     predict_file = self.features(run, examples, "predict")
-    cells = []
-    for i, prediction in enumerate(run.predict_records(
+    predictions = run.predict_records(
         estimator, [predict_file], self.spec(run), cfg.predict_batch_size,
-        checkpoint_path=checkpoint_path)):
-      if i >= num_actual:
-        break
+        checkpoint_path=checkpoint_path)
+    if self.windowed(run):
+      rows = pooled_predictions(
+          [(p["doc_index"], p["logits"]) for p in predictions],
+          cfg.window_pooling, self.is_regression)
+    else:
+      rows = [p["predictions"] if self.is_regression else p["probabilities"]
+              for _, p in zip(range(num_actual), predictions)]
+    cells = []
+    for row in rows[:num_actual]:
       if self.is_regression:
-        cells.append(["%.6f" % float(prediction["predictions"])])
+        cells.append(["%.6f" % float(row)])
       else:
-        cells.append(["%.8f" % p for p in prediction["probabilities"]])
+        cells.append(["%.8f" % p for p in row])
     if len(cells) != num_actual:
       raise RuntimeError("Predicted %d of %d examples" % (len(cells),
                                                           num_actual))
@@ -585,7 +808,48 @@ class ClassifierTask(driver.Task):
         vocab_file=None if tokenizer.sp_model else tokenizer.vocab_file,
         do_lower_case=tokenizer.do_lower_case, task="classifier",
         labels=self.label_list, is_regression=self.is_regression,
-        extra_metadata={"task_name": run.cfg.task_name})
+        extra_metadata=export_metadata(run.cfg))
+
+
+def export_metadata(cfg):
+  """What the export records of the run for `predictor.Predictor`: the
+  task name and, for long documents, the windows and their pooling."""
+  meta = {"task_name": cfg.task_name}
+  if cfg.doc_stride is not None:
+    meta.update(doc_stride=cfg.doc_stride,
+                max_windows_per_doc=cfg.max_windows_per_doc,
+                window_pooling=cfg.window_pooling)
+  return meta
+
+
+def pooled_predictions(windows, method, is_regression=False):
+  """One prediction per document from its windows' logits.
+
+  Args:
+    windows: iterable of (doc_index, logits float [num_labels]) per window
+      (padding windows have doc_index < 0 and are left out).
+    method: "mean" or "max" (`metrics.pool_windows`).
+    is_regression: the one logit is the value.
+
+  Returns:
+    list, in document order: the class probabilities (softmax of the pooled
+    logits, float64 [num_labels]) or the regression value (float).
+
+  Raises:
+    RuntimeError: where the documents are not 0, 1, ..., D - 1 (a window
+      lost on the way).
+  """
+  pairs = list(windows)
+  if not pairs:
+    return []
+  docs, pooled = metrics_lib.pool_windows(
+      [logits for _, logits in pairs], [d for d, _ in pairs], method)
+  if not np.array_equal(docs, np.arange(len(docs))):
+    raise RuntimeError("The predicted windows cover documents %s, expected "
+                       "0..%d" % (docs.tolist()[:10], len(docs) - 1))
+  if is_regression:
+    return [float(v) for v in pooled[:, 0]]
+  return list(metrics_lib.softmax(pooled))
 
 
 def run(cfg, bert_config=None, tokenizer=None, model_builder=None):
