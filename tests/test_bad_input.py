@@ -148,6 +148,61 @@ def test_label_outside_label_list(tmp_path, tiny_vocab_file):
                           % path)
 
 
+def _generic(tmp_path, vocab_file, train, dev, **overrides):
+  data_dir = tmp_path / "data"
+  data_dir.mkdir(exist_ok=True)
+  (data_dir / "train.tsv").write_text("text\tlabel\n" + train,
+                                      encoding="utf-8")
+  (data_dir / "dev.tsv").write_text("text\tlabel\n" + dev, encoding="utf-8")
+  values = _base(tmp_path, vocab_file, task_name="generic",
+                 text_a_column="text", label_column="label", do_train=True,
+                 do_eval=True)
+  values.update(overrides)
+  return classifier.ClassifierConfig(**values), data_dir
+
+
+def test_dev_label_that_training_never_saw(tmp_path, tiny_vocab_file):
+  cfg, data_dir = _generic(tmp_path, tiny_vocab_file,
+                           "the dog\tpos\na cat\tneg\n",
+                           "the dog\tpos\ngood movie\tneutral\n")
+  with pytest.raises(ValueError) as e:
+    classifier.run(cfg)
+  assert str(e.value) == (
+      "%s:3: label 'neutral' is not one of the labels 'neg', 'pos' (those of "
+      "the training file %s, which never has 'neutral': training never saw "
+      "it)" % (data_dir / "dev.tsv", data_dir / "train.tsv"))
+
+
+@pytest.mark.parametrize("in_file", ["train.tsv", "dev.tsv"])
+def test_empty_label_in_a_single_label_task(tmp_path, tiny_vocab_file,
+                                            in_file):
+  rows = "the dog\tpos\na cat\tneg\n"
+  empty = "the dog\tpos\nthe man\t\n"
+  train, dev = (empty, rows) if in_file == "train.tsv" else (rows, empty)
+  cfg, data_dir = _generic(tmp_path, tiny_vocab_file, train, dev)
+  with pytest.raises(ValueError) as e:
+    classifier.run(cfg)
+  assert str(e.value).startswith(
+      "%s:3: the label is empty; a single-label task needs exactly one "
+      % (data_dir / in_file)), str(e.value)
+  # With the labels given, the message lists them.
+  cfg, _ = _generic(tmp_path, tiny_vocab_file, train, dev,
+                    labels=["neg", "pos"])
+  with pytest.raises(ValueError, match=r"needs exactly one of the labels "
+                     r"'neg', 'pos' on every row"):
+    classifier.run(cfg)
+
+
+def test_class_weight_list_of_the_wrong_length(tmp_path, tiny_vocab_file):
+  cfg, _ = _generic(tmp_path, tiny_vocab_file,
+                    "the dog\tpos\na cat\tneg\n", "the dog\tpos\n",
+                    class_weights="1,2,3")
+  with pytest.raises(ValueError) as e:
+    classifier.run(cfg)
+  assert str(e.value) == ("--class_weights=1,2,3 gives 3 weight(s); expected "
+                          "2, one per label in the order neg, pos.")
+
+
 def test_non_utf8_tsv_names_file_and_line(tmp_path, tiny_vocab_file):
   path = _write_train_tsv(
       tmp_path,

@@ -320,8 +320,10 @@ def test_generic_tsv_by_index_infers_sorted_labels(tmp_path):
       ("test-1", "what", None, "neg")]
   with pytest.raises(ValueError) as e:
     p.get_dev_examples(str(tmp_path))
-  assert str(e.value) == ("%s:2: label 'neu' is not one of the labels 'neg', "
-                          "'pos'" % (tmp_path / "dev.tsv"))
+  assert str(e.value) == (
+      "%s:2: label 'neu' is not one of the labels 'neg', 'pos' (those of the "
+      "training file %s, which never has 'neu': training never saw it)" % (
+          tmp_path / "dev.tsv", tmp_path / "train.tsv"))
 
 
 def test_generic_csv_by_header_name(tmp_path):

@@ -267,9 +267,17 @@ class DataProcessor(object):
                          (path, row.line_number, raw_label))
     labels = self.get_labels()
     if raw_label not in labels:
-      raise ValueError("%s:%d: label %r is not one of the labels %s" %
-                       (path, row.line_number, raw_label,
-                        ", ".join(repr(label) for label in labels)))
+      known = ", ".join(repr(label) for label in labels)
+      if not raw_label.strip():
+        raise ValueError(
+            "%s:%d: the label is empty; a single-label task needs exactly "
+            "one of the labels %s on every row" % (path, row.line_number,
+                                                   known))
+      origin = getattr(self, "labels_origin", None)
+      raise ValueError("%s:%d: label %r is not one of the labels %s%s" % (
+          path, row.line_number, raw_label, known,
+          " (those of the training file %s, which never has %r: training "
+          "never saw it)" % (origin, raw_label) if origin else ""))
     return raw_label
 
   def _create_examples(self, path, rows, set_type, text_a_column,
@@ -685,11 +693,17 @@ class GenericProcessor(DataProcessor):
       if self.has_header and i == 0:
         continue
       _check_columns(path, row, required)
-      labels.add(row.fields[label_column])
+      label = row.fields[label_column]
+      if not label.strip():
+        raise ValueError(
+            "%s:%d: the label is empty; a single-label task needs exactly "
+            "one label on every row" % (path, row.line_number))
+      labels.add(label)
     if not labels:
       raise ValueError("%s: expected labelled rows to infer the labels from, "
                        "found none" % path)
     self._labels = sorted(labels)
+    self.labels_origin = path
 
   def _labelled_examples(self, data_dir, filename, set_type):
     if not self.is_regression and self._labels is None:
