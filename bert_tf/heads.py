@@ -576,30 +576,12 @@ class ClassificationHead(object):
     and scores them all."""
     del per_example_loss  # recomputed per document
     names, specs = self.metric_names()
-    shapes = [specs.get(n, (tf.float32, []))[1] for n in names]
-    sizes = [int(np.prod(shape)) for shape in shapes]
-    with tf.variable_scope(None, default_name="pooled_metrics"):
-      acc = [_accumulate(t, n) for t, n in (
-          (tf.cast(logits, tf.float32), "logits"), (label_ids, "labels"),
-          (tf.cast(is_real_example, tf.float32), "weights"),
-          (tf.cast(doc_index, tf.int64), "doc_index"))]
-      update = tf.group(*[u for _, u in acc])
-
-      def compute(l, y, w, d):
-        scores = self.pooled_document_scores(l, y, w, d)
-        return np.concatenate([np.asarray(scores[n], np.float64).reshape(
-            [-1]) for n in names]).astype(np.float64)
-
-      vector = tf.py_func(compute, [v for v, _ in acc], tf.float64,
-                          stateful=False, name="pooled_document_scores")
-      vector.set_shape([sum(sizes)])
-    ops, offset = {}, 0
-    for name, shape, size in zip(names, shapes, sizes):
-      dtype = specs.get(name, (tf.float32, []))[0]
-      value = tf.cast(tf.reshape(vector[offset:offset + size], shape), dtype)
-      offset += size
-      ops[name] = (value, update)
-    return ops
+    return scored_metric_ops(
+        names, specs, self.pooled_document_scores,
+        [(tf.cast(logits, tf.float32), "logits"), (label_ids, "labels"),
+         (tf.cast(is_real_example, tf.float32), "weights"),
+         (tf.cast(doc_index, tf.int64), "doc_index")],
+        scope="pooled_metrics")
 
   def _metric_fn(self, per_example_loss, label_ids, logits, is_real_example):
     ops = {"eval_loss": tf.metrics.mean(values=per_example_loss,
@@ -617,6 +599,177 @@ class ClassificationHead(object):
     if named_fns:
       ops.update(exact_metrics(named_fns, preds, label_ids, is_real_example,
                                specs=specs))
+    return ops
+
+
+def scored_metric_ops(names, specs, score_fn, tensors, scope):
+  """eval_metric_ops of metrics that one numpy function scores at once.
+
+  Every value of `tensors` is kept over the whole evaluation (flattened);
+  at the end one py_func calls `score_fn` on them and each metric takes its
+  slice of the result.
+
+  Args:
+    names: the metric names, in order.
+    specs: name -> (tf dtype, shape) for metrics that are not float32
+      scalars.
+    score_fn: fn(*arrays) -> dict name -> value (scalar or array of the
+      spec's shape), over the accumulated 1-D arrays of `tensors`.
+    tensors: list of (Tensor, variable name) to accumulate.
+    scope: variable scope.
+
+  Returns:
+    dict name -> (value_op, update_op).
+  """
+  shapes = [specs.get(n, (tf.float32, []))[1] for n in names]
+  sizes = [int(np.prod(shape)) for shape in shapes]
+  with tf.variable_scope(None, default_name=scope):
+    acc = [_accumulate(t, n) for t, n in tensors]
+    update = tf.group(*[u for _, u in acc])
+
+    def compute(*arrays):
+      scores = score_fn(*arrays)
+      return np.concatenate([np.asarray(scores[n], np.float64).reshape(
+          [-1]) for n in names]).astype(np.float64)
+
+    vector = tf.py_func(compute, [v for v, _ in acc], tf.float64,
+                        stateful=False, name=_op_name(scope))
+    vector.set_shape([sum(sizes)])
+  ops, offset = {}, 0
+  for name, shape, size in zip(names, shapes, sizes):
+    dtype = specs.get(name, (tf.float32, []))[0]
+    value = tf.cast(tf.reshape(vector[offset:offset + size], shape), dtype)
+    offset += size
+    ops[name] = (value, update)
+  return ops
+
+
+# The scores of a multi-label evaluation besides eval_loss, then per label.
+MULTI_LABEL_METRICS = ("micro_f1", "micro_precision", "micro_recall",
+                       "macro_f1", "macro_precision", "macro_recall",
+                       "exact_match")
+
+
+def multi_label_metric_values(label_names, probabilities, labels,
+                              thresholds):
+  """The multi-label metrics as eval_results.txt keys: `MULTI_LABEL_METRICS`
+  and, per label L, `precision_L`, `recall_L`, `f1_L`, `support_L`
+  (`metrics.multi_label_scores`)."""
+  scores = metrics_lib.multi_label_scores(probabilities, labels, thresholds)
+  out = collections.OrderedDict((k, scores[k]) for k in MULTI_LABEL_METRICS)
+  for i, label in enumerate(label_names):
+    for key in ("precision", "recall", "f1", "support"):
+      out["%s_%s" % (key, label)] = scores[key][i]
+  return out
+
+
+class MultiLabelHead(object):
+  """Multi-label classification on [CLS]: an independent sigmoid per label.
+
+  The output layer is the classification head's (`output_weights` [C, H],
+  `output_bias` [C], dropout on the pooled output in training). The loss
+  is the binary cross-entropy of every label's logit, averaged over labels
+  and examples (PyTorch's `BCEWithLogitsLoss()`).
+
+  Features used: `label_ids` (int [batch, C], 0/1: the example's label
+  set) and `is_real_example`.
+
+  Predictions: `probabilities` float32 [batch, C] (sigmoids) and
+  `predictions` int32 [batch, C] (1 where the probability is at least the
+  label's threshold).
+
+  Args:
+    label_names: the C labels (str), in output order.
+    thresholds: one float, or C floats (one per label).
+    initializer: distribution of the output weights.
+  """
+
+  def __init__(self, label_names, thresholds=0.5,
+               initializer="truncated_normal"):
+    self.label_names = [str(x) for x in label_names]
+    self.num_labels = len(self.label_names)
+    if len(set(self.label_names)) != self.num_labels or not self.num_labels:
+      raise ValueError("Multi-label heads need distinct labels, got %s" %
+                       self.label_names)
+    values = np.broadcast_to(np.asarray(thresholds, np.float64),
+                             [self.num_labels])
+    self.thresholds = [float(t) for t in values]
+    self.initializer = initializer
+
+  def output_positions(self, features):
+    batch_size = modeling.get_shape_list(features["input_ids"])[0]
+    return tf.zeros([batch_size, 0], tf.int32)
+
+  def __call__(self, bert_config, model, features, is_training):
+    pooled = model.get_pooled_output()
+    labels = features.get("label_ids")
+    if labels is None:  # serving: no labels
+      labels = tf.zeros([tf.shape(pooled)[0], self.num_labels], tf.int32)
+    labels = tf.reshape(labels, [-1, self.num_labels])
+    hidden_size = pooled.shape[-1]
+    output_weights = tf.get_variable(
+        "output_weights", [self.num_labels, hidden_size],
+        initializer=head_initializer(bert_config, self.initializer))
+    output_bias = tf.get_variable(
+        "output_bias", [self.num_labels], initializer=tf.zeros_initializer())
+    with tf.variable_scope("loss"):
+      rate = getattr(bert_config, "classifier_dropout", None)
+      rate = 0.1 if rate is None else rate
+      if is_training and rate > 0:
+        pooled = tf.nn.dropout(pooled, rate=rate)
+      logits = tf.nn.bias_add(tf.matmul(pooled, output_weights,
+                                        transpose_b=True), output_bias)
+      # [batch_size, num_labels]
+      per_label = tf.nn.sigmoid_cross_entropy_with_logits(
+          labels=tf.cast(labels, tf.float32), logits=logits)
+      per_example_loss = tf.reduce_mean(per_label, axis=-1)  # [batch_size]
+      loss = tf.reduce_mean(per_example_loss)
+      probabilities = tf.sigmoid(logits)
+    predictions = {
+        "probabilities": probabilities,
+        "predictions": tf.cast(probabilities >= tf.constant(
+            self.thresholds, tf.float32), tf.int32)}
+    is_real = features.get("is_real_example")
+    if is_real is None:
+      is_real = tf.ones_like(per_example_loss)
+    metric_tensors = {
+        "per_example_loss": per_example_loss,
+        "label_ids": labels,
+        "probabilities": probabilities,
+        "is_real_example": tf.cast(tf.reshape(is_real, [-1]), tf.float32),
+    }
+    return HeadOutput(loss, predictions, self._metric_fn, metric_tensors)
+
+  def metric_names(self):
+    names = list(MULTI_LABEL_METRICS)
+    specs = {}
+    for label in self.label_names:
+      names += ["%s_%s" % (k, label) for k in ("precision", "recall", "f1",
+                                                "support")]
+      specs["support_%s" % label] = (tf.int64, [])
+    return names, specs
+
+  def scores(self, probabilities, label_ids, weights):
+    """`multi_label_metric_values` of the examples of weight > 0."""
+    keep = np.asarray(weights).reshape([-1]) > 0
+    probabilities = np.asarray(probabilities).reshape(
+        [-1, self.num_labels])[keep]
+    label_ids = np.asarray(label_ids).reshape([-1, self.num_labels])[keep]
+    names, specs = self.metric_names()
+    if not len(label_ids):  # pylint: disable=g-explicit-length-test
+      return {n: np.zeros(specs.get(n, (None, []))[1]) for n in names}
+    return multi_label_metric_values(self.label_names, probabilities,
+                                     label_ids, self.thresholds)
+
+  def _metric_fn(self, per_example_loss, label_ids, probabilities,
+                 is_real_example):
+    ops = {"eval_loss": tf.metrics.mean(values=per_example_loss,
+                                        weights=is_real_example)}
+    names, specs = self.metric_names()
+    ops.update(scored_metric_ops(
+        names, specs, self.scores,
+        [(probabilities, "probabilities"), (label_ids, "labels"),
+         (is_real_example, "weights")], scope="multi_label_metrics"))
     return ops
 
 

@@ -15,6 +15,10 @@ the two inputs differ in length or are empty.
     num_classes)`: any number of classes, ids 0 .. num_classes - 1.
   * `pearson(predictions, labels)`, `spearman(predictions, labels)`: Spearman's
     rho is Pearson's r of the ranks, tied values sharing their average rank.
+  * `multi_label_scores(probabilities, labels, thresholds)`: micro and macro
+    precision/recall/F1, the exact-match ratio and per-label scores of a
+    multi-label classification; `tune_thresholds` picks each label's
+    threshold by its F1.
   * `pool_windows(values, doc_index, method)`: the windows' outputs of each
     document of a long-document classification combined into one row
     (`WINDOW_POOLING`: mean or max), and `softmax(logits)`.
@@ -375,3 +379,104 @@ def softmax(logits):
   logits = np.asarray(logits, np.float64)
   shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
   return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def _multi_hot(values, name):
+  array = np.asarray(values)
+  if array.ndim != 2:
+    raise ValueError("%s must have shape [n, num_labels], got %s" %
+                     (name, array.shape))
+  return array
+
+
+def multi_label_scores(probabilities, labels, thresholds=0.5):
+  """Scores of a multi-label classification (scikit-learn's definitions).
+
+  A label is predicted where its probability is at least its threshold.
+  Micro scores pool every (example, label) decision; macro scores average
+  the labels' own scores over all labels; each score is 0.0 where its
+  denominator is 0 (scikit-learn's `zero_division=0`). `exact_match` is
+  the fraction of examples whose predicted set equals the true set
+  (scikit-learn's `accuracy_score` on indicator arrays).
+
+  Args:
+    probabilities: float [n, C].
+    labels: 0/1 [n, C], the true label sets.
+    thresholds: a float, or float [C] (one per label).
+
+  Returns:
+    dict: "micro_precision", "micro_recall", "micro_f1", "macro_precision",
+    "macro_recall", "macro_f1", "exact_match" (floats); "precision",
+    "recall", "f1" (float64 [C]) and "support" (int64 [C]) per label.
+  """
+  probabilities = _multi_hot(probabilities, "probabilities").astype(
+      np.float64)
+  labels = _multi_hot(labels, "labels").astype(bool)
+  if probabilities.shape != labels.shape:
+    raise ValueError("probabilities %s and labels %s differ in shape" %
+                     (probabilities.shape, labels.shape))
+  if not len(labels):  # pylint: disable=g-explicit-length-test
+    raise ValueError("No examples to score")
+  predicted = probabilities >= np.asarray(thresholds, np.float64)
+  tp = np.sum(predicted & labels, axis=0).astype(np.float64)
+  fp = np.sum(predicted & ~labels, axis=0).astype(np.float64)
+  fn = np.sum(~predicted & labels, axis=0).astype(np.float64)
+
+  def divide(numerator, denominator):
+    numerator = np.asarray(numerator, np.float64)
+    out = np.zeros_like(numerator)
+    np.divide(numerator, denominator, out=out, where=np.asarray(
+        denominator) > 0)
+    return out
+
+  precision = divide(tp, tp + fp)
+  recall = divide(tp, tp + fn)
+  f1 = divide(2 * tp, 2 * tp + fp + fn)
+  return {
+      "micro_precision": float(divide(tp.sum(), tp.sum() + fp.sum())),
+      "micro_recall": float(divide(tp.sum(), tp.sum() + fn.sum())),
+      "micro_f1": float(divide(2 * tp.sum(), 2 * tp.sum() + fp.sum() +
+                               fn.sum())),
+      "macro_precision": float(precision.mean()),
+      "macro_recall": float(recall.mean()),
+      "macro_f1": float(f1.mean()),
+      "exact_match": float(np.mean(np.all(predicted == labels, axis=1))),
+      "precision": precision, "recall": recall, "f1": f1,
+      "support": labels.sum(axis=0).astype(np.int64),
+  }
+
+
+def tune_thresholds(probabilities, labels, default=0.5):
+  """Per label, the threshold of the best F1 on these examples.
+
+  The candidates of a label are the probabilities it was given (a label is
+  predicted at probability >= threshold) and `default`; the best F1 wins,
+  a tie going to the candidate closest to `default`. A label with no true
+  example keeps `default`.
+
+  Args:
+    probabilities: float [n, C].
+    labels: 0/1 [n, C].
+    default: the threshold of labels that cannot be tuned.
+
+  Returns:
+    float64 [C].
+  """
+  probabilities = _multi_hot(probabilities, "probabilities").astype(
+      np.float64)
+  labels = _multi_hot(labels, "labels").astype(bool)
+  out = np.full(probabilities.shape[1], float(default))
+  for c in range(probabilities.shape[1]):
+    truth = labels[:, c]
+    if not truth.any():
+      continue
+    best = None
+    for t in np.unique(np.append(probabilities[:, c], default)):
+      predicted = probabilities[:, c] >= t
+      tp = np.sum(predicted & truth)
+      f1 = 2.0 * tp / (np.sum(predicted) + np.sum(truth))
+      key = (f1, -abs(t - default))
+      if best is None or key > best[0]:
+        best = (key, t)
+    out[c] = best[1]
+  return out

@@ -327,7 +327,8 @@ class Predictor(object):
                        self.saved_model_dir)
 
   def predict(self, inputs, batch_size=32):
-    """Class probabilities float32 [n, num_labels] (regression: values [n]).
+    """Class probabilities float32 [n, num_labels] (regression: values [n];
+    multi-label: each label's own probability, see `predict_label_sets`).
 
     For a tagging export: the entities of each text (see `entities`).
 
@@ -348,6 +349,21 @@ class Predictor(object):
           "%s is not a classifier export (outputs: %s); use predict_outputs"
           % (self.saved_model_dir, ", ".join(self.output_names)))
     return self.predict_outputs(inputs, batch_size)[key]
+
+  def predict_label_sets(self, inputs, batch_size=32):
+    """The predicted label set of each input (multi-label exports): the
+    labels whose probability is at least their threshold (as recorded by
+    run_classifier.py --multi_label, tuned or not), in label order.
+
+    Returns:
+      list (per input) of lists of str.
+    """
+    if not self.metadata.get("multi_label"):
+      raise ValueError("%s is not a multi-label export; use predict" %
+                       self.saved_model_dir)
+    thresholds = self.metadata.get("thresholds") or [0.5] * len(self.labels)
+    return [classifier.label_set(row, self.labels, thresholds)
+            for row in self.predict(inputs, batch_size)]
 
   def _predict_documents(self, inputs, batch_size):
     """`predict` for an export of long documents: each input's windows'

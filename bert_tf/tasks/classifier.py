@@ -48,6 +48,8 @@ from bert_tf import settings
 from bert_tf import tfrecord
 from bert_tf import tokenization
 from bert_tf.heads import ClassificationHead
+from bert_tf.heads import MultiLabelHead
+from bert_tf.heads import multi_label_metric_values
 from bert_tf.settings import setting
 from bert_tf.tasks import glue
 from bert_tf.tasks import squad
@@ -58,6 +60,8 @@ CACHE_FORMAT_VERSION = 1
 RESULTS_FILE = "test_results.tsv"
 LABELS_FILE = export_lib.LABELS_FILE
 PREDICTIONS_FILE = "test_predictions.tsv"
+# Multi-label: the thresholds tuned on the dev set (label<TAB>threshold).
+THRESHOLDS_FILE = "thresholds.txt"
 # test_predictions.tsv shows the first characters of each text; a pair's two
 # texts are joined by the separator.
 TEXT_PREVIEW_CHARS = 60
@@ -168,7 +172,8 @@ def convert_single_example(ex_index, example, label_list, max_seq_length,
 
 
 def label_id_of(example, label_list, is_regression=False):
-  """The label id (float for regression) of `example`.
+  """The label id (float for regression; for a multi-label example, whose
+  label is a tuple, the 0/1 list over `label_list`) of `example`.
 
   Raises:
     ValueError: for a label outside `label_list`, naming the example.
@@ -180,6 +185,12 @@ def label_id_of(example, label_list, is_regression=False):
       raise ValueError("Example %s: regression label %r is not a number" %
                        (example.guid, example.label))
   label_map = {label: i for i, label in enumerate(label_list)}
+  if isinstance(example.label, tuple):  # multi-label: a multi-hot vector
+    unknown = [label for label in example.label if label not in label_map]
+    if unknown:
+      raise ValueError("Example %s: label %r is not in the task's labels %s"
+                       % (example.guid, unknown[0], list(label_list)))
+    return [int(label in example.label) for label in label_list]
   if example.label not in label_map:
     raise ValueError("Example %s: label %r is not in the task's labels %s" %
                      (example.guid, example.label, list(label_list)))
@@ -266,13 +277,19 @@ def convert_example_to_windows(doc_index, example, label_list,
   return features
 
 
-def features_to_example(feature, is_regression=False):
-  """Returns the tf.train.Example with the reference's feature names."""
+def features_to_example(feature, is_regression=False, num_labels=None):
+  """Returns the tf.train.Example with the reference's feature names
+  (`num_labels`: multi-label, `label_ids` holds that many 0/1 values)."""
   f = collections.OrderedDict()
   f["input_ids"] = input_pipeline.create_int_feature(feature.input_ids)
   f["input_mask"] = input_pipeline.create_int_feature(feature.input_mask)
   f["segment_ids"] = input_pipeline.create_int_feature(feature.segment_ids)
-  if is_regression:
+  if num_labels is not None:
+    label_ids = feature.label_id
+    if not isinstance(label_ids, list):  # a padding example
+      label_ids = [0] * num_labels
+    f["label_ids"] = input_pipeline.create_int_feature(label_ids)
+  elif is_regression:
     f["label_ids"] = input_pipeline.create_float_feature([feature.label_id])
   else:
     f["label_ids"] = input_pipeline.create_int_feature([feature.label_id])
@@ -283,15 +300,18 @@ def features_to_example(feature, is_regression=False):
   return input_pipeline.make_example(f)
 
 
-def name_to_features(seq_length, is_regression=False, windowed=False):
+def name_to_features(seq_length, is_regression=False, windowed=False,
+                     num_labels=None):
   """The tf.io feature spec of the classification TFRecords (`windowed`:
-  long documents' windows, which also carry `doc_index`)."""
+  long documents' windows, which also carry `doc_index`; `num_labels`:
+  multi-label, `label_ids` int64 [num_labels])."""
   spec = {
       "input_ids": tf.io.FixedLenFeature([seq_length], tf.int64),
       "input_mask": tf.io.FixedLenFeature([seq_length], tf.int64),
       "segment_ids": tf.io.FixedLenFeature([seq_length], tf.int64),
       "label_ids": tf.io.FixedLenFeature(
-          [], tf.float32 if is_regression else tf.int64),
+          [] if num_labels is None else [num_labels],
+          tf.float32 if is_regression else tf.int64),
       "is_real_example": tf.io.FixedLenFeature([], tf.int64),
   }
   if windowed:
@@ -309,7 +329,9 @@ def cache_key(examples, label_list, is_regression):
     if isinstance(ex, glue.PaddingInputExample):
       h.update(b"\x00PAD")
       continue
-    h.update(json.dumps([ex.guid, ex.text_a, ex.text_b, ex.label],
+    h.update(json.dumps([ex.guid, ex.text_a, ex.text_b,
+                         list(ex.label) if isinstance(ex.label, tuple)
+                         else ex.label],
                         ensure_ascii=False).encode("utf-8"))
   return h.hexdigest()
 
@@ -318,14 +340,17 @@ def file_based_convert_examples_to_features(examples, label_list,
                                             max_seq_length, tokenizer,
                                             output_file, is_regression=False,
                                             doc_stride=None,
-                                            max_windows=None):
+                                            max_windows=None,
+                                            multi_label=False):
   """Converts `examples` and writes them (atomically) to `output_file`.
 
   With `doc_stride`, each example becomes the records of its windows
   (`convert_example_to_windows`); the log counts the documents that were
-  longer than one window and those `max_windows` cut.
+  longer than one window and those `max_windows` cut. `multi_label`: the
+  examples' labels are tuples (label sets).
   """
   counts = collections.Counter()
+  num_labels = len(label_list) if multi_label else None
 
   def generate():
     start = time.time()
@@ -348,7 +373,7 @@ def file_based_convert_examples_to_features(examples, label_list,
           features = features[:max_windows]
         counts["windows"] += len(features)
       for feature in features:
-        yield features_to_example(feature, is_regression)
+        yield features_to_example(feature, is_regression, num_labels)
 
   written = input_pipeline.write_examples(generate(), output_file)
   if doc_stride is not None:
@@ -434,6 +459,19 @@ class GenericTaskSettings:
   id_column: Optional[str] = setting(
       None, "generic: optional column of the test file's example ids, "
       "written to test_predictions.tsv (default: the 0-based row index).")
+  multi_label: bool = setting(
+      False, "generic: multi-label classification: the label column holds "
+      "zero or more labels separated by --label_separator (an empty field "
+      "is the empty set); a sigmoid per label, binary cross-entropy.")
+  label_separator: str = setting(
+      "|", "generic, --multi_label: the separator of the labels of a row.")
+  threshold: float = setting(
+      0.5, "generic, --multi_label: a label is predicted where its "
+      "probability is at least this.")
+  tune_thresholds: bool = setting(
+      False, "generic, --multi_label: after training, choose each label's "
+      "threshold by its F1 on the dev set (needs --do_eval); saved as "
+      "thresholds.txt and in the export, used by --do_predict.")
   xnli_language: str = setting("zh", "xnli: the language to use.")
 
 
@@ -593,6 +631,11 @@ class ClassifierTask(driver.Task):
     self.label_list = None
     self.is_regression = False
     self.class_weights = None
+    self.is_multi_label = False
+    # Multi-label: the thresholds of the predictions (the head's, updated
+    # when tuned on the dev set).
+    self.thresholds = None
+    self._head = None
     self._train_examples = None
 
   def load_bert_config(self, cfg):
@@ -613,6 +656,11 @@ class ClassifierTask(driver.Task):
       raise ValueError("Give --vocab_file (or --spm_model_file).")
     self.processor = processor_for(cfg)
     check_long_document_settings(cfg)
+    self.is_multi_label = bool(getattr(self.processor, "is_multi_label",
+                                       False))
+    check_multi_label_settings(cfg, self.is_multi_label)
+    if self.is_multi_label:
+      self.default_metric = "micro_f1"
     weights = cfg.class_weights
     if self.is_regression_task():
       self.default_metric = "eval_loss"
@@ -638,7 +686,9 @@ class ClassifierTask(driver.Task):
       if not self._train_examples:
         raise ValueError("No training examples in %s" % run.cfg.data_dir)
     self.label_list = self.processor.get_labels()
-    if not self.is_regression:
+    if self.is_multi_label:
+      self.thresholds = [float(run.cfg.threshold)] * len(self.label_list)
+    elif not self.is_regression:
       self.class_weights = driver.class_weights(
           run, self.label_list, lambda: collections.Counter(
               example.label for example in self._train_examples))
@@ -656,6 +706,12 @@ class ClassifierTask(driver.Task):
     return sum(tfrecord.count_records(path) for path in files)
 
   def head(self, run):
+    if self.is_multi_label:
+      # Kept: tuned thresholds reach the graphs built after the tuning
+      # (prediction, export), which call the head again.
+      self._head = MultiLabelHead(self.label_list, self.thresholds,
+                                  initializer=run.cfg.head_initializer)
+      return self._head
     # eval_accuracy and eval_loss stream; the task's other metrics (F1, MCC,
     # Pearson, Spearman) are computed exactly over the whole dev set.
     metric_fns = {name: fn for name, fn in
@@ -670,8 +726,10 @@ class ClassifierTask(driver.Task):
         window_pooling=run.cfg.window_pooling if self.windowed(run) else None)
 
   def spec(self, run):
-    return name_to_features(run.cfg.max_seq_length, self.is_regression,
-                            windowed=self.windowed(run))
+    return name_to_features(
+        run.cfg.max_seq_length, self.is_regression,
+        windowed=self.windowed(run),
+        num_labels=len(self.label_list) if self.is_multi_label else None)
 
   def features(self, run, examples, split):
     """The cached TFRecord of `examples`' features."""
@@ -684,7 +742,8 @@ class ClassifierTask(driver.Task):
       file_based_convert_examples_to_features(
           examples, self.label_list, cfg.max_seq_length, run.tokenizer,
           path, self.is_regression, doc_stride=cfg.doc_stride,
-          max_windows=cfg.max_windows_per_doc)
+          max_windows=cfg.max_windows_per_doc,
+          multi_label=self.is_multi_label)
 
     return run.features_file(split, key, write)
 
@@ -693,8 +752,12 @@ class ClassifierTask(driver.Task):
 
   def evaluate(self, run, estimator, checkpoint_path=None, final=True):
     cfg = run.cfg
-    metrics = self._evaluate(run, estimator, self.processor.get_dev_examples(
-        cfg.data_dir), "eval", checkpoint_path)
+    dev_examples = self.processor.get_dev_examples(cfg.data_dir)
+    metrics = self._evaluate(run, estimator, dev_examples, "eval",
+                             checkpoint_path)
+    if final and self.is_multi_label and cfg.tune_thresholds:
+      metrics = self._tune_thresholds(run, estimator, dev_examples, metrics,
+                                      checkpoint_path)
     if final:
       self._write_results(run, "eval_results.txt", metrics,
                           CONFUSION_MATRIX_PNG, "dev")
@@ -709,6 +772,37 @@ class ClassifierTask(driver.Task):
       metrics = dict(metrics)
       metrics["mismatched"] = mismatched
     return metrics
+
+  def _tune_thresholds(self, run, estimator, examples, metrics,
+                       checkpoint_path):
+    """Chooses each label's threshold by its F1 on the dev set
+    (`metrics.tune_thresholds`), writes thresholds.txt and returns the dev
+    metrics at the tuned thresholds (eval_loss and global_step unchanged;
+    `threshold_<label>` added)."""
+    probabilities = np.array([p["probabilities"] for p in run.predict_records(
+        estimator, [self.features(run, examples, "eval")], self.spec(run),
+        run.cfg.eval_batch_size, checkpoint_path=checkpoint_path)])
+    labels = np.array([label_id_of(e, self.label_list) for e in examples])
+    tuned = metrics_lib.tune_thresholds(probabilities, labels,
+                                        run.cfg.threshold)
+    self.thresholds = [float(t) for t in tuned]
+    if self._head is not None:
+      self._head.thresholds = list(self.thresholds)
+    path = run.output_path(THRESHOLDS_FILE)
+    input_pipeline.atomic_write_text(path, "".join(
+        "%s\t%.8f\n" % (label, t) for label, t in zip(self.label_list,
+                                                      self.thresholds)))
+    tf.logging.info("Thresholds tuned on the dev set (%s): %s", path,
+                    ", ".join("%s=%.4f" % lt for lt in zip(
+                        self.label_list, self.thresholds)))
+    out = {k: v for k, v in metrics.items()
+           if k in ("eval_loss", "global_step")}
+    for key, value in multi_label_metric_values(
+        self.label_list, probabilities, labels, self.thresholds).items():
+      out[key] = value.item() if hasattr(value, "item") else value
+    for label, t in zip(self.label_list, self.thresholds):
+      out["threshold_%s" % label] = t
+    return out
 
   def _write_results(self, run, name, metrics, png, split):
     """Writes the results file `name` and, for a classification, the
@@ -766,6 +860,9 @@ class ClassifierTask(driver.Task):
     predictions = run.predict_records(
         estimator, [predict_file], self.spec(run), cfg.predict_batch_size,
         checkpoint_path=checkpoint_path)
+    if self.is_multi_label:
+      return self._predict_label_sets(run, examples[:num_actual],
+                                      predictions)
     if self.windowed(run):
       rows = pooled_predictions(
           [(p["doc_index"], p["logits"]) for p in predictions],
@@ -800,6 +897,35 @@ class ClassifierTask(driver.Task):
         result[k] for k in ("labels_file", "predictions_file") if k in result))
     return result
 
+  def _predict_label_sets(self, run, examples, predictions):
+    """--do_predict of a multi-label task: test_results.tsv (each label's
+    probability), labels.txt and test_predictions.tsv (id, the predicted
+    label set joined by the separator, text)."""
+    rows = [p["probabilities"] for _, p in zip(examples, predictions)]
+    if len(rows) != len(examples):
+      raise RuntimeError("Predicted %d of %d examples" % (len(rows),
+                                                          len(examples)))
+    result = {"predict_file": run.output_path(RESULTS_FILE),
+              "labels_file": run.output_path(LABELS_FILE),
+              "predictions_file": run.output_path(PREDICTIONS_FILE)}
+    input_pipeline.atomic_write_text(result["predict_file"], "".join(
+        "\t".join("%.8f" % p for p in row) + "\n" for row in rows))
+    input_pipeline.atomic_write_text(result["labels_file"], "".join(
+        "%s\n" % label for label in self.label_list))
+    separator = self.processor.label_separator
+    out = ["id\tpredicted_labels\ttext\n"]
+    for i, (example, row) in enumerate(zip(examples, rows)):
+      example_id = getattr(example, "example_id", None)
+      chosen = label_set(row, self.label_list, self.thresholds)
+      out.append("%s\t%s\t%s\n" % (
+          one_line(i if example_id is None else example_id),
+          one_line(separator.join(chosen)), preview_text(example)))
+    input_pipeline.atomic_write_text(result["predictions_file"], "".join(out))
+    tf.logging.info("Wrote %d predictions to %s, %s, %s", len(rows),
+                    *[result[k] for k in ("predict_file", "labels_file",
+                                          "predictions_file")])
+    return result
+
   def export(self, run, estimator, export_dir, checkpoint_path=None):
     tokenizer = run.tokenizer
     return export_lib.export_saved_model(
@@ -808,18 +934,64 @@ class ClassifierTask(driver.Task):
         vocab_file=None if tokenizer.sp_model else tokenizer.vocab_file,
         do_lower_case=tokenizer.do_lower_case, task="classifier",
         labels=self.label_list, is_regression=self.is_regression,
-        extra_metadata=export_metadata(run.cfg))
+        extra_metadata=export_metadata(run.cfg, self.thresholds))
 
 
-def export_metadata(cfg):
+def export_metadata(cfg, thresholds=None):
   """What the export records of the run for `predictor.Predictor`: the
-  task name and, for long documents, the windows and their pooling."""
+  task name; for long documents the windows and their pooling; for a
+  multi-label task its separator and the labels' `thresholds`."""
   meta = {"task_name": cfg.task_name}
+  if cfg.multi_label:
+    meta.update(multi_label=True, label_separator=cfg.label_separator,
+                thresholds=None if thresholds is None else
+                [float(t) for t in thresholds])
   if cfg.doc_stride is not None:
     meta.update(doc_stride=cfg.doc_stride,
                 max_windows_per_doc=cfg.max_windows_per_doc,
                 window_pooling=cfg.window_pooling)
   return meta
+
+
+def label_set(probabilities, labels, thresholds):
+  """The labels whose probability is at least their threshold, in label
+  order (a multi-label prediction)."""
+  return [label for label, p, t in zip(labels, probabilities, thresholds)
+          if p >= t]
+
+
+def check_multi_label_settings(cfg, multi_label):
+  """Refuses multi-label settings that do not apply or do not fit.
+
+  Raises:
+    ValueError: naming the flag: --threshold, --tune_thresholds or
+      --label_separator without --multi_label; a threshold outside (0, 1);
+      --tune_thresholds without --do_eval; --class_weights or --doc_stride
+      with --multi_label.
+  """
+  if not multi_label:
+    stray = ["--%s=%s" % (name, getattr(cfg, name)) for name, default in (
+        ("threshold", 0.5), ("tune_thresholds", False),
+        ("label_separator", "|")) if getattr(cfg, name) != default]
+    if stray:
+      raise ValueError("%s applies to multi-label classification only: give "
+                       "--multi_label (with --task_name=generic)." %
+                       ", ".join(stray))
+    return
+  if not 0.0 < cfg.threshold < 1.0:
+    raise ValueError("--threshold=%s must lie strictly between 0 and 1 (a "
+                     "probability)." % cfg.threshold)
+  if cfg.tune_thresholds and not cfg.do_eval:
+    raise ValueError("--tune_thresholds chooses the thresholds on the dev "
+                     "set after training: give --do_eval too.")
+  if cfg.class_weights is not None and str(cfg.class_weights).strip():
+    raise ValueError("--class_weights=%s weighs the classes of a single-label "
+                     "(softmax) loss; --multi_label has a binary loss per "
+                     "label." % cfg.class_weights)
+  if cfg.doc_stride is not None:
+    raise ValueError("--doc_stride (windows over long documents) is not "
+                     "available with --multi_label yet; leave it unset "
+                     "(documents are truncated).")
 
 
 def pooled_predictions(windows, method, is_regression=False):

@@ -203,6 +203,9 @@ class DataProcessor(object):
   """
 
   is_regression = False
+  # Multi-label (the generic task's multi_label): a label is a tuple of zero
+  # or more labels of `get_labels()`, in their order.
+  is_multi_label = False
   metric_names = ("accuracy",)
 
   def get_train_examples(self, data_dir):
@@ -250,6 +253,8 @@ class DataProcessor(object):
     """The label given to test examples, which have no gold label."""
     if self.is_regression:
       return 0.0
+    if self.is_multi_label:
+      return ()
     return self.get_labels()[0]
 
   def _parse_label(self, path, row, raw_label):
@@ -266,19 +271,50 @@ class DataProcessor(object):
         raise ValueError("%s:%d: expected a real-valued label, found %r" %
                          (path, row.line_number, raw_label))
     labels = self.get_labels()
+    if self.is_multi_label:
+      return self._parse_label_set(path, row, raw_label, labels)
     if raw_label not in labels:
       known = ", ".join(repr(label) for label in labels)
       if not raw_label.strip():
         raise ValueError(
             "%s:%d: the label is empty; a single-label task needs exactly "
-            "one of the labels %s on every row" % (path, row.line_number,
-                                                   known))
+            "one of the labels %s on every row (several or none: "
+            "--multi_label)" % (path, row.line_number, known))
       origin = getattr(self, "labels_origin", None)
       raise ValueError("%s:%d: label %r is not one of the labels %s%s" % (
           path, row.line_number, raw_label, known,
           " (those of the training file %s, which never has %r: training "
           "never saw it)" % (origin, raw_label) if origin else ""))
     return raw_label
+
+  def split_label_set(self, raw_label):
+    """The labels of a multi-label field: split on the separator, each
+    stripped, empty parts dropped (an empty field is the empty set)."""
+    return [part.strip() for part in raw_label.split(self.label_separator)
+            if part.strip()]
+
+  def _parse_label_set(self, path, row, raw_label, labels):
+    """The checked label set (a tuple in label order) of a multi-label row.
+
+    Raises:
+      ValueError: naming the file and line, for a label outside `labels` or
+        a label given twice.
+    """
+    parts = self.split_label_set(raw_label)
+    unknown = [part for part in parts if part not in labels]
+    if unknown:
+      origin = getattr(self, "labels_origin", None)
+      raise ValueError(
+          "%s:%d: label %r (of the label set %r, separator %r) is not one of "
+          "the labels %s%s" % (
+              path, row.line_number, unknown[0], raw_label,
+              self.label_separator, ", ".join(repr(l) for l in labels),
+              " (those of the training file %s: training never saw it)" %
+              origin if origin else ""))
+    if len(set(parts)) != len(parts):
+      raise ValueError("%s:%d: the label set %r names a label twice" %
+                       (path, row.line_number, raw_label))
+    return tuple(label for label in labels if label in parts)
 
   def _create_examples(self, path, rows, set_type, text_a_column,
                        text_b_column=None, label_column=None,
@@ -579,7 +615,8 @@ class GenericProcessor(DataProcessor):
                quotechar=_AUTO, train_file="train.tsv", dev_file="dev.tsv",
                test_file="test.tsv", is_regression=False, data_dir=None,
                test_text_a_column=None, test_text_b_column=None,
-               metric_names=None, id_column=None):
+               metric_names=None, id_column=None, multi_label=False,
+               label_separator="|"):
     """Describes the data.
 
     Args:
@@ -604,6 +641,11 @@ class GenericProcessor(DataProcessor):
       id_column: optional int/str column of the test file holding each
         example's id (its `example_id`, written to test_predictions.tsv);
         train and dev files need not have it.
+      multi_label: the label column holds zero or more labels separated by
+        `label_separator` (an empty field is the empty set); an example's
+        label is then the tuple of its labels, in `get_labels()` order, and
+        inferred labels are the sorted union of the train file's.
+      label_separator: the separator of multi-label fields.
     """
     if not isinstance(delimiter, str) or len(delimiter) != 1:
       raise ValueError("delimiter must be one character, got %r" % delimiter)
@@ -638,6 +680,14 @@ class GenericProcessor(DataProcessor):
     self.dev_file = dev_file
     self.test_file = test_file
     self.is_regression = bool(is_regression)
+    self.is_multi_label = bool(multi_label)
+    if self.is_multi_label and self.is_regression:
+      raise ValueError("multi_label and regression exclude each other: a "
+                       "multi-label row holds label names, not a number")
+    if not isinstance(label_separator, str) or not label_separator.strip():
+      raise ValueError("label_separator must be a non-blank string, got %r" %
+                       (label_separator,))
+    self.label_separator = label_separator
     self.data_dir = data_dir
     if self.is_regression:
       self._labels = None
@@ -694,10 +744,14 @@ class GenericProcessor(DataProcessor):
         continue
       _check_columns(path, row, required)
       label = row.fields[label_column]
+      if self.is_multi_label:
+        labels.update(self.split_label_set(label))
+        continue
       if not label.strip():
         raise ValueError(
             "%s:%d: the label is empty; a single-label task needs exactly "
-            "one label on every row" % (path, row.line_number))
+            "one label on every row (several or none: --multi_label)" % (
+                path, row.line_number))
       labels.add(label)
     if not labels:
       raise ValueError("%s: expected labelled rows to infer the labels from, "
@@ -793,7 +847,8 @@ PROCESSOR_FLAG_DEFAULTS = {
     "text_a_column": None, "text_b_column": None, "label_column": None,
     "labels": None, "delimiter": "tab", "has_header": True,
     "regression": False, "train_file": "train.tsv", "dev_file": "dev.tsv",
-    "test_file": "test.tsv", "id_column": None, "xnli_language": "zh",
+    "test_file": "test.tsv", "id_column": None, "multi_label": False,
+    "label_separator": "|", "xnli_language": "zh",
 }
 
 
@@ -836,7 +891,9 @@ def processor_kwargs(task_name, values):
         dev_file=v["dev_file"],
         test_file=v["test_file"],
         is_regression=v["regression"],
-        id_column=_column(v["id_column"]))
+        id_column=_column(v["id_column"]),
+        multi_label=v["multi_label"],
+        label_separator=v["label_separator"])
   if name == "xnli":
     return dict(language=v["xnli_language"])
   return {}
