@@ -392,6 +392,13 @@ def workspace(tmp_path_factory):
         for i in range(n)]
     _write(join("my_data", name), "\n".join(rows) + "\n")
 
+  tags = ["animal", "film", "place"]
+  for name, n in (("train.tsv", 24), ("dev.tsv", 8), ("test.tsv", 4)):
+    rows = ["text\ttags"] + [
+        "%s\t%s" % (_sentence(rng), "|".join(
+            t for t in tags if rng.random() < 0.4)) for _ in range(n)]
+    _write(join("my_tags", name), "\n".join(rows) + "\n")
+
   # Text.
   _write(join("my_corpus.txt"), "\n\n".join(
       "\n".join(_sentence(rng) + " ." for _ in range(6)) for _ in range(4)) +

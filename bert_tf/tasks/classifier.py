@@ -465,14 +465,19 @@ class GenericTaskSettings:
       "is the empty set); a sigmoid per label, binary cross-entropy.")
   label_separator: str = setting(
       "|", "generic, --multi_label: the separator of the labels of a row.")
-  threshold: float = setting(
-      0.5, "generic, --multi_label: a label is predicted where its "
-      "probability is at least this.")
-  tune_thresholds: bool = setting(
-      False, "generic, --multi_label: after training, choose each label's "
-      "threshold by its F1 on the dev set (needs --do_eval); saved as "
-      "thresholds.txt and in the export, used by --do_predict.")
   xnli_language: str = setting("zh", "xnli: the language to use.")
+
+
+@dataclasses.dataclass(kw_only=True)
+class MultiLabelSettings:
+  """The thresholds of --multi_label (refused without it)."""
+  threshold: float = setting(
+      0.5, "--multi_label: a label is predicted where its probability is at "
+      "least this.")
+  tune_thresholds: bool = setting(
+      False, "--multi_label: after training, choose each label's threshold "
+      "by its F1 on the dev set (needs --do_eval); saved as thresholds.txt "
+      "and in the export, used by --do_predict.")
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -562,7 +567,8 @@ def results_lines(metrics, label_list):
 
 
 @dataclasses.dataclass(kw_only=True)
-class ClassifierConfig(GenericTaskSettings, LongDocumentSettings,
+class ClassifierConfig(GenericTaskSettings, MultiLabelSettings,
+                       LongDocumentSettings,
                        driver.ClassWeightSettings, driver.FineTuningSettings):
   """The run_classifier.py settings (each defines its flag, same name)."""
   task_name: Optional[str] = setting(
