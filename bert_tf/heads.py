@@ -345,6 +345,31 @@ def class_weighted_mean(losses, labels, class_weights):
 # Classification and regression.
 
 
+def _output_variables(bert_config, pooled_output, num_labels, initializer):
+  """(output_weights [num_labels, H], output_bias [num_labels]): the
+  reference's classifier variables, in the current scope."""
+  hidden_size = pooled_output.shape[-1]
+  output_weights = tf.get_variable(
+      "output_weights", [num_labels, hidden_size],
+      initializer=head_initializer(bert_config, initializer))
+  output_bias = tf.get_variable(
+      "output_bias", [num_labels], initializer=tf.zeros_initializer())
+  return output_weights, output_bias
+
+
+def _output_logits(bert_config, pooled_output, layer, is_training):
+  """Logits float32 [batch_size, num_labels] of the pooled output: dropout
+  in training (`classifier_dropout`, default 0.1), then `layer`
+  (`_output_variables`)."""
+  output_weights, output_bias = layer
+  rate = getattr(bert_config, "classifier_dropout", None)
+  rate = 0.1 if rate is None else rate
+  if is_training and rate > 0:
+    pooled_output = tf.nn.dropout(pooled_output, rate=rate)
+  logits = tf.matmul(pooled_output, output_weights, transpose_b=True)
+  return tf.nn.bias_add(logits, output_bias)  # [batch_size, num_labels]
+
+
 def create_classification_output(bert_config, pooled_output, labels,
                                  num_labels, is_training, is_regression=False,
                                  initializer="truncated_normal",
@@ -383,19 +408,10 @@ def create_classification_output(bert_config, pooled_output, labels,
     if len(class_weights) != num_labels:
       raise ValueError("%d class weights for %d labels." % (
           len(class_weights), num_labels))
-  hidden_size = pooled_output.shape[-1]
-  output_weights = tf.get_variable(
-      "output_weights", [num_labels, hidden_size],
-      initializer=head_initializer(bert_config, initializer))
-  output_bias = tf.get_variable(
-      "output_bias", [num_labels], initializer=tf.zeros_initializer())
+  layer = _output_variables(bert_config, pooled_output, num_labels,
+                            initializer)
   with tf.variable_scope("loss"):
-    rate = getattr(bert_config, "classifier_dropout", None)
-    rate = 0.1 if rate is None else rate
-    if is_training and rate > 0:
-      pooled_output = tf.nn.dropout(pooled_output, rate=rate)
-    logits = tf.matmul(pooled_output, output_weights, transpose_b=True)
-    logits = tf.nn.bias_add(logits, output_bias)  # [batch_size, num_labels]
+    logits = _output_logits(bert_config, pooled_output, layer, is_training)
     if is_regression:
       values = tf.squeeze(logits, axis=[-1])  # [batch_size]
       labels = tf.cast(labels, tf.float32)
@@ -411,6 +427,19 @@ def create_classification_output(bert_config, pooled_output, labels,
     else:
       loss = class_weighted_mean(per_example_loss, labels, class_weights)
     return loss, per_example_loss, logits, probabilities
+
+
+def _example_metric_tensors(features, per_example_loss, labels, **outputs):
+  """The metric tensors of a per-example head: its loss, labels, `outputs`
+  and `is_real_example` (float32; 1 where the features have none)."""
+  is_real = features.get("is_real_example")
+  if is_real is None:
+    is_real = tf.ones_like(per_example_loss)
+  tensors = {"per_example_loss": per_example_loss, "label_ids": labels,
+             "is_real_example": tf.cast(tf.reshape(is_real, [-1]),
+                                        tf.float32)}
+  tensors.update(outputs)
+  return tensors
 
 
 class ClassificationHead(object):
@@ -489,15 +518,8 @@ class ClassificationHead(object):
       predictions = {"probabilities": probs,
                      "predictions": tf.argmax(logits, axis=-1,
                                               output_type=tf.int32)}
-    is_real = features.get("is_real_example")
-    if is_real is None:
-      is_real = tf.ones_like(per_example_loss)
-    metric_tensors = {
-        "per_example_loss": per_example_loss,
-        "label_ids": labels,
-        "logits": logits,
-        "is_real_example": tf.cast(tf.reshape(is_real, [-1]), tf.float32),
-    }
+    metric_tensors = _example_metric_tensors(features, per_example_loss,
+                                             labels, logits=logits)
     metric_fn = self._metric_fn
     if self.window_pooling:
       predictions["logits"] = logits
@@ -706,20 +728,10 @@ class MultiLabelHead(object):
     if labels is None:  # serving: no labels
       labels = tf.zeros([tf.shape(pooled)[0], self.num_labels], tf.int32)
     labels = tf.reshape(labels, [-1, self.num_labels])
-    hidden_size = pooled.shape[-1]
-    output_weights = tf.get_variable(
-        "output_weights", [self.num_labels, hidden_size],
-        initializer=head_initializer(bert_config, self.initializer))
-    output_bias = tf.get_variable(
-        "output_bias", [self.num_labels], initializer=tf.zeros_initializer())
+    layer = _output_variables(bert_config, pooled, self.num_labels,
+                              self.initializer)
     with tf.variable_scope("loss"):
-      rate = getattr(bert_config, "classifier_dropout", None)
-      rate = 0.1 if rate is None else rate
-      if is_training and rate > 0:
-        pooled = tf.nn.dropout(pooled, rate=rate)
-      logits = tf.nn.bias_add(tf.matmul(pooled, output_weights,
-                                        transpose_b=True), output_bias)
-      # [batch_size, num_labels]
+      logits = _output_logits(bert_config, pooled, layer, is_training)
       per_label = tf.nn.sigmoid_cross_entropy_with_logits(
           labels=tf.cast(labels, tf.float32), logits=logits)
       per_example_loss = tf.reduce_mean(per_label, axis=-1)  # [batch_size]
@@ -729,15 +741,8 @@ class MultiLabelHead(object):
         "probabilities": probabilities,
         "predictions": tf.cast(probabilities >= tf.constant(
             self.thresholds, tf.float32), tf.int32)}
-    is_real = features.get("is_real_example")
-    if is_real is None:
-      is_real = tf.ones_like(per_example_loss)
-    metric_tensors = {
-        "per_example_loss": per_example_loss,
-        "label_ids": labels,
-        "probabilities": probabilities,
-        "is_real_example": tf.cast(tf.reshape(is_real, [-1]), tf.float32),
-    }
+    metric_tensors = _example_metric_tensors(
+        features, per_example_loss, labels, probabilities=probabilities)
     return HeadOutput(loss, predictions, self._metric_fn, metric_tensors)
 
   def metric_names(self):

@@ -451,7 +451,10 @@ def tune_thresholds(probabilities, labels, default=0.5):
 
   The candidates of a label are the probabilities it was given (a label is
   predicted at probability >= threshold) and `default`; the best F1 wins,
-  a tie going to the candidate closest to `default`. A label with no true
+  a tie going to the candidate closest to `default`. A winning probability
+  p is returned as the midpoint between p and the next lower probability
+  given (p / 2 if none is lower): the same decisions on these examples,
+  and a margin against rounding on either side. A label with no true
   example keeps `default`.
 
   Args:
@@ -471,12 +474,17 @@ def tune_thresholds(probabilities, labels, default=0.5):
     if not truth.any():
       continue
     best = None
-    for t in np.unique(np.append(probabilities[:, c], default)):
+    given = np.unique(probabilities[:, c])
+    for t in np.unique(np.append(given, default)):
       predicted = probabilities[:, c] >= t
       tp = np.sum(predicted & truth)
       f1 = 2.0 * tp / (np.sum(predicted) + np.sum(truth))
       key = (f1, -abs(t - default))
       if best is None or key > best[0]:
         best = (key, t)
-    out[c] = best[1]
+    t = best[1]
+    if t != default:
+      lower = given[given < t]
+      t = (t + (lower[-1] if len(lower) else 0.0)) / 2.0
+    out[c] = t
   return out

@@ -187,6 +187,9 @@ def test_train_evaluate_tune_predict_export(tmp_path, tiny_vocab_file):
     texts = [text for text, _ in dev]
     np.testing.assert_allclose(p.predict(texts), probabilities, atol=1e-6)
     assert p.predict_label_sets(texts) == sets
+    # The SavedModel's own 0/1 output is at the tuned thresholds too.
+    np.testing.assert_array_equal(p.predict_outputs(texts)["predictions"],
+                                  predicted)
 
 
 @pytest.mark.parametrize("kw,message", [

@@ -23,6 +23,12 @@ label, and evaluation (`heads.ClassificationHead.pooled_document_scores`),
 --do_predict (`pooled_predictions`) and the export's Predictor pool each
 document's windows' logits (mean or max) into one prediction per document.
 
+Multi-label (`--multi_label`, the generic task): a label is a tuple of
+labels, `label_ids` a 0/1 vector over the label list, the head
+`heads.MultiLabelHead` (a sigmoid per label); `--tune_thresholds` picks each
+label's threshold on the dev set after training (thresholds.txt, the
+export's metadata), and --do_predict writes label sets.
+
 `ClassifierTask` is the plug-in of `bert_tf.driver`; `run(ClassifierConfig(
 ...))` is what `run_classifier.py` calls.
 """
