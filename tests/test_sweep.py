@@ -5,6 +5,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 
@@ -503,3 +504,14 @@ def test_processor_settings_are_run_classifiers():
   from bert_tf.tasks import glue  # pylint: disable=g-import-not-at-top
   assert set(f.name for f in dataclasses.fields(
       classifier.GenericTaskSettings)) == set(glue.PROCESSOR_FLAG_DEFAULTS)
+
+
+def test_help_lists_the_sweeps_flags():
+  """`run_sweep.py --help` (not only --helpfull) lists the sweep's flags."""
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  proc = subprocess.run([sys.executable, "run_sweep.py", "--help"], cwd=root,
+                        capture_output=True, text=True, timeout=120)
+  assert "Try --helpfull" in proc.stdout, proc.stderr[-2000:]
+  listed = set(re.findall(r"^\s+--(?:\[no\])?(\w+)", proc.stdout, re.M))
+  assert {"sweep_dir", "space", "search", "num_trials", "metric",
+          "early_stopping", "eval_every_steps"} <= listed, sorted(listed)

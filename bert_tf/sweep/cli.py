@@ -1,6 +1,8 @@
 """The sweep's command line (only when run as a script: `python -m
 bert_tf.sweep`, run_sweep.py)."""
 
+from absl import flags as absl_flags
+
 from bert_tf.sweep import config
 from bert_tf.sweep import report
 from bert_tf.sweep import runner
@@ -8,6 +10,9 @@ from bert_tf.sweep import space
 from bert_tf.sweep import state as sweep_state
 from bert_tf.sweep import stopping
 
+# Flags defined here belong to the script that calls define_flags, so that
+# its --help lists them (not only --helpfull).
+absl_flags.disclaim_key_flags()
 
 def define_flags():
   """Defines the sweep's absl flags (idempotent)."""
