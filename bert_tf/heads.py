@@ -9,7 +9,7 @@ Estimator spec. Heads:
     log-softmax, one-hot labels, per-example loss, mean) or, for regression,
     the mean squared error. Given the label names, its evaluation adds every
     label's precision, recall, F1 and support, the macro F1 and the
-    confusion matrix (`classification_report_fns`).
+    confusion matrix (`classification_report`).
   * `SpanHead`: `cls/squad/output_weights` [2, H], `cls/squad/output_bias` [2]
     for SQuAD start/end logits.
   * `PretrainingHead`: masked LM (`cls/predictions/...`, output weights tied to
@@ -129,73 +129,55 @@ def _op_name(name):
   return name if re.match(r"^[A-Za-z0-9.]", name) else "m" + name
 
 
-def exact_metrics(named_fns, predictions, labels, weights=None,
-                  scope="exact_metrics", specs=None):
-  """Builds eval_metric_ops computed by numpy functions over all examples.
+def scored_metric_ops(names, specs, score_fn, tensors, scope):
+  """eval_metric_ops of metrics that one numpy function scores at once.
+
+  Every value of `tensors` is kept over the whole evaluation (flattened);
+  at the end one py_func calls `score_fn` on them and each metric takes its
+  slice of the result.
 
   Args:
-    named_fns: dict metric name -> fn(predictions np.ndarray [n],
-      labels np.ndarray [n]) -> float.
-    predictions: Tensor [batch_size] (class ids or regression values).
-    labels: Tensor [batch_size].
-    weights: optional Tensor [batch_size]; examples with weight 0 (padding
-      examples) are left out.
+    names: the metric names, in order.
+    specs: name -> (tf dtype, shape) for metrics that are not float32
+      scalars.
+    score_fn: fn(*arrays) -> dict name -> value (scalar or array of the
+      spec's shape), over the accumulated 1-D arrays of `tensors`.
+    tensors: list of (Tensor, variable name) to accumulate.
     scope: variable scope.
-    specs: optional dict metric name -> (tf dtype, shape) for a metric that
-      is not a float32 scalar (a count: (tf.int64, []); a confusion matrix:
-      (tf.int64, [C, C])). Its fn returns an array of that shape; with no
-      example the value is zeros.
 
   Returns:
     dict name -> (value_op, update_op).
   """
-  specs = dict(specs or {})
+  shapes = [specs.get(n, (tf.float32, []))[1] for n in names]
+  sizes = [int(np.prod(shape)) for shape in shapes]
   with tf.variable_scope(None, default_name=scope):
-    all_preds, up_p = _accumulate(predictions, "predictions")
-    all_labels, up_l = _accumulate(labels, "labels")
-    if weights is None:
-      weights = tf.ones_like(tf.reshape(labels, [-1]), tf.float32)
-    all_weights, up_w = _accumulate(tf.cast(weights, tf.float32), "weights")
-    update = tf.group(up_p, up_l, up_w)
-  ops = {}
-  for name, fn in named_fns.items():
-    dtype, shape = specs.get(name, (tf.float32, []))
-    if name not in specs:
-      def compute(p, l, w, fn=fn):
-        keep = w > 0
-        if not np.any(keep):
-          return np.float32(0.0)
-        return np.float32(fn(p[keep], l[keep]))
-    else:
-      def compute(p, l, w, fn=fn, dtype=dtype.as_numpy_dtype, shape=shape):
-        keep = w > 0
-        if not np.any(keep):
-          return np.zeros(shape, dtype)
-        return np.asarray(fn(p[keep], l[keep]), dtype).reshape(shape)
-    value = tf.py_func(compute, [all_preds, all_labels, all_weights],
-                       dtype, stateful=False, name=_op_name(name))
-    value.set_shape(shape)
+    acc = [_accumulate(t, n) for t, n in tensors]
+    update = tf.group(*[u for _, u in acc])
+
+    def compute(*arrays):
+      scores = score_fn(*arrays)
+      return np.concatenate([np.asarray(scores[n], np.float64).reshape(
+          [-1]) for n in names]).astype(np.float64)
+
+    vector = tf.py_func(compute, [v for v, _ in acc], tf.float64,
+                        stateful=False, name=_op_name(scope))
+    vector.set_shape([sum(sizes)])
+  ops, offset = {}, 0
+  for name, shape, size in zip(names, shapes, sizes):
+    dtype = specs.get(name, (tf.float32, []))[0]
+    value = tf.cast(tf.reshape(vector[offset:offset + size], shape), dtype)
+    offset += size
     ops[name] = (value, update)
   return ops
 
 
-def classification_report_fns(label_names):
-  """Per-label scores, macro F1 and the confusion matrix, for
-  `exact_metrics`.
+# The scores of every label, in the order of their metric names.
+PER_LABEL_SCORES = ("precision", "recall", "f1", "support")
 
-  Metrics (over the whole evaluation set, `bert_tf.metrics`): for every
-  label L, `precision_L`, `recall_L`, `f1_L` (0 where undefined: a label
-  never predicted has precision 0) and `support_L` (its number of
-  examples, int64); `macro_f1` (scikit-learn's macro average: over the
-  labels that occur among the true labels or the predictions);
-  `confusion_matrix` (int64 [C, C], rows the true labels and columns the
-  predicted ones, both in label order).
 
-  Args:
-    label_names: the labels (str), in class-id order.
-
-  Returns:
-    (named_fns, specs) for `exact_metrics`.
+def classification_report_names(label_names):
+  """(names, specs) of `classification_report`'s metrics, for
+  `scored_metric_ops`.
 
   Raises:
     ValueError: for duplicate label names (their metric names would clash).
@@ -204,19 +186,43 @@ def classification_report_fns(label_names):
   if len(set(names)) != len(names):
     raise ValueError("Duplicate labels %s: per-label metric names would "
                      "clash." % names)
-  num = len(names)
-  fns = collections.OrderedDict()
-  specs = {}
-  for index, label in enumerate(names):
-    for key in ("precision", "recall", "f1", "support"):
-      def score(p, l, key=key, index=index):
-        return metrics_lib.per_class_scores(p, l, num)[key][index]
-      fns["%s_%s" % (key, label)] = score
+  out, specs = [], {}
+  for label in names:
+    out += ["%s_%s" % (key, label) for key in PER_LABEL_SCORES]
     specs["support_%s" % label] = (tf.int64, [])
-  fns["macro_f1"] = lambda p, l: metrics_lib.macro_f1(p, l, num)
-  fns["confusion_matrix"] = lambda p, l: metrics_lib.confusion_matrix(p, l, num)
-  specs["confusion_matrix"] = (tf.int64, [num, num])
-  return fns, specs
+  specs["confusion_matrix"] = (tf.int64, [len(names), len(names)])
+  return out + ["macro_f1", "confusion_matrix"], specs
+
+
+def classification_report(predictions, labels, label_names):
+  """Per-label scores, macro F1 and the confusion matrix.
+
+  Metrics (over the given examples, `bert_tf.metrics`): for every label L,
+  `precision_L`, `recall_L`, `f1_L` (0 where undefined: a label never
+  predicted has precision 0) and `support_L` (its number of examples);
+  `macro_f1` (scikit-learn's macro average: over the labels that occur
+  among the true labels or the predictions); `confusion_matrix` (int64
+  [C, C], rows the true labels and columns the predicted ones, both in
+  label order).
+
+  Args:
+    predictions: int [n], predicted class ids.
+    labels: int [n], true class ids.
+    label_names: the labels (str), in class-id order.
+
+  Returns:
+    OrderedDict metric name -> value.
+  """
+  num = len(label_names)
+  scores = metrics_lib.per_class_scores(predictions, labels, num)
+  out = collections.OrderedDict()
+  for index, label in enumerate(label_names):
+    for key in PER_LABEL_SCORES:
+      out["%s_%s" % (key, label)] = scores[key][index]
+  out["macro_f1"] = metrics_lib.macro_f1(predictions, labels, num)
+  out["confusion_matrix"] = metrics_lib.confusion_matrix(predictions, labels,
+                                                         num)
+  return out
 
 
 # ---------------------------------------------------------------------------
@@ -455,7 +461,7 @@ class ClassificationHead(object):
       task's metrics computed exactly over the whole evaluation set.
     initializer: distribution of the output weights (`HEAD_INITIALIZERS`).
     label_names: optional list of num_labels str (classification): the
-      evaluation then adds `classification_report_fns`' per-label scores,
+      evaluation then adds `classification_report`'s per-label scores,
       macro F1 and confusion matrix.
     class_weights: optional list of num_labels positive floats: the
       training loss is `class_weighted_mean` (evaluation is unweighted).
@@ -534,12 +540,34 @@ class ClassificationHead(object):
     """(names, specs): the evaluation's metrics in order, and the (dtype,
     shape) of those that are not float32 scalars."""
     names = ["eval_loss"] + ([] if self.is_regression else ["eval_accuracy"])
-    names += list(self.metric_fns)
-    specs = {}
+    exact, specs = self._exact_metric_names()
+    return names + exact, specs
+
+  def _exact_metric_names(self):
+    """(names, specs) of the metrics `example_scores` computes."""
+    names, specs = list(self.metric_fns), {}
     if not self.is_regression and self.label_names is not None:
-      report_fns, specs = classification_report_fns(self.label_names)
-      names += list(report_fns)
+      report, specs = classification_report_names(self.label_names)
+      names += report
     return names, specs
+
+  def example_scores(self, predictions, labels):
+    """The task's metric functions and, given label names, the
+    `classification_report`, over examples (or documents).
+
+    Args:
+      predictions: [n] class ids (regression: values).
+      labels: [n] class ids (regression: values).
+
+    Returns:
+      dict metric name -> value.
+    """
+    out = {name: fn(predictions, labels)
+           for name, fn in self.metric_fns.items()}
+    if not self.is_regression and self.label_names is not None:
+      out.update(classification_report(predictions, labels,
+                                       self.label_names))
+    return out
 
   def pooled_document_scores(self, logits, label_ids, weights, doc_index):
     """The evaluation metrics over documents, each its windows pooled.
@@ -584,11 +612,7 @@ class ClassificationHead(object):
           probabilities[np.arange(len(docs)), labels], 1e-300))))
       predictions = np.argmax(pooled, axis=-1)
       out["eval_accuracy"] = metrics_lib.accuracy(predictions, labels)
-    fns = dict(self.metric_fns)
-    if not self.is_regression and self.label_names is not None:
-      fns.update(classification_report_fns(self.label_names)[0])
-    for name, fn in fns.items():
-      out[name] = fn(predictions, labels)
+    out.update(self.example_scores(predictions, labels))
     return out
 
   def _pooled_metric_fn(self, per_example_loss, label_ids, logits,
@@ -614,56 +638,21 @@ class ClassificationHead(object):
       preds = tf.argmax(logits, axis=-1, output_type=tf.int32)
       ops["eval_accuracy"] = tf.metrics.accuracy(
           labels=label_ids, predictions=preds, weights=is_real_example)
-    named_fns, specs = dict(self.metric_fns), {}
-    if not self.is_regression and self.label_names is not None:
-      report_fns, specs = classification_report_fns(self.label_names)
-      named_fns.update(report_fns)
-    if named_fns:
-      ops.update(exact_metrics(named_fns, preds, label_ids, is_real_example,
-                               specs=specs))
+    names, specs = self._exact_metric_names()
+    if names:
+      # Computed exactly over the whole evaluation set (F1, MCC, Pearson,
+      # Spearman, per-label scores, ...), in one py_func at its end.
+      def score(p, l, w):
+        keep = w > 0
+        if not np.any(keep):
+          return {n: np.zeros(specs.get(n, (None, []))[1]) for n in names}
+        return self.example_scores(p[keep], l[keep])
+
+      ops.update(scored_metric_ops(
+          names, specs, score, [(preds, "predictions"), (label_ids, "labels"),
+                                (is_real_example, "weights")],
+          scope="exact_metrics"))
     return ops
-
-
-def scored_metric_ops(names, specs, score_fn, tensors, scope):
-  """eval_metric_ops of metrics that one numpy function scores at once.
-
-  Every value of `tensors` is kept over the whole evaluation (flattened);
-  at the end one py_func calls `score_fn` on them and each metric takes its
-  slice of the result.
-
-  Args:
-    names: the metric names, in order.
-    specs: name -> (tf dtype, shape) for metrics that are not float32
-      scalars.
-    score_fn: fn(*arrays) -> dict name -> value (scalar or array of the
-      spec's shape), over the accumulated 1-D arrays of `tensors`.
-    tensors: list of (Tensor, variable name) to accumulate.
-    scope: variable scope.
-
-  Returns:
-    dict name -> (value_op, update_op).
-  """
-  shapes = [specs.get(n, (tf.float32, []))[1] for n in names]
-  sizes = [int(np.prod(shape)) for shape in shapes]
-  with tf.variable_scope(None, default_name=scope):
-    acc = [_accumulate(t, n) for t, n in tensors]
-    update = tf.group(*[u for _, u in acc])
-
-    def compute(*arrays):
-      scores = score_fn(*arrays)
-      return np.concatenate([np.asarray(scores[n], np.float64).reshape(
-          [-1]) for n in names]).astype(np.float64)
-
-    vector = tf.py_func(compute, [v for v, _ in acc], tf.float64,
-                        stateful=False, name=_op_name(scope))
-    vector.set_shape([sum(sizes)])
-  ops, offset = {}, 0
-  for name, shape, size in zip(names, shapes, sizes):
-    dtype = specs.get(name, (tf.float32, []))[0]
-    value = tf.cast(tf.reshape(vector[offset:offset + size], shape), dtype)
-    offset += size
-    ops[name] = (value, update)
-  return ops
 
 
 # The scores of a multi-label evaluation besides eval_loss, then per label.
@@ -680,7 +669,7 @@ def multi_label_metric_values(label_names, probabilities, labels,
   scores = metrics_lib.multi_label_scores(probabilities, labels, thresholds)
   out = collections.OrderedDict((k, scores[k]) for k in MULTI_LABEL_METRICS)
   for i, label in enumerate(label_names):
-    for key in ("precision", "recall", "f1", "support"):
+    for key in PER_LABEL_SCORES:
       out["%s_%s" % (key, label)] = scores[key][i]
   return out
 
@@ -749,8 +738,7 @@ class MultiLabelHead(object):
     names = list(MULTI_LABEL_METRICS)
     specs = {}
     for label in self.label_names:
-      names += ["%s_%s" % (k, label) for k in ("precision", "recall", "f1",
-                                                "support")]
+      names += ["%s_%s" % (k, label) for k in PER_LABEL_SCORES]
       specs["support_%s" % label] = (tf.int64, [])
     return names, specs
 

@@ -255,7 +255,7 @@ def plot_single(runs, tag, path, title, ylabel):
   return _save(fig, path)
 
 
-# A classifier's per-label scores (`heads.classification_report_fns`):
+# A classifier's per-label scores (`heads.classification_report`):
 # in eval_results.txt and the confusion matrix's PNG, not a panel each.
 _PER_LABEL = re.compile(r"^(precision|recall|f1|support)_")
 
